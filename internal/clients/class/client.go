@@ -1,0 +1,266 @@
+// Package class is a typed client of the Class API (apis/class-api.txt): users,
+// classes (including deferred ones), enrollments and schedules of one tenant.
+//
+// The package classifies every failure once: an answer of Class becomes an
+// [*APIError] that matches the sentinels ([ErrNotFound], [ErrExists],
+// [ErrValidation], [ErrUnauthorized], [ErrForbidden]) with errors.Is, and
+// [IsRetryable], [IsAuth] and [RetryAfter] tell the worker what to do with it.
+//
+// Personal data: error texts hold a method and a path, never a query string
+// (a user looked up by email puts the email there) and never a request value;
+// emails in Class's own messages are redacted. The package does not log.
+package class
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+const (
+	// TimeoutDefault is the Timeout of the default http.Client: the whole
+	// exchange, body included.
+	TimeoutDefault = 30 * time.Second
+	// UserAgentDefault is the User-Agent sent unless [WithUserAgent] says otherwise.
+	UserAgentDefault = "rollcall-class-client/1"
+	// successBodyLimit bounds a 2xx body. The largest answers are listings of
+	// every class or user of a tenant; far beyond this something is wrong, and
+	// the worker must not run out of memory finding out.
+	successBodyLimit = 32 << 20
+)
+
+// API paths, in one place.
+const (
+	pathUsers       = "/api/v1/users"
+	pathClasses     = "/api/v1/classes"
+	pathEnrollments = "/api/v1/class/enrollments"
+	pathSchedules   = "/api/v1/schedules"
+)
+
+// Client calls the Class API of one tenant with one API key. It is safe for
+// concurrent use.
+type Client struct {
+	base      *url.URL
+	apiKey    string
+	http      *http.Client
+	userAgent string
+	now       func() time.Time // for Retry-After dates; replaced in tests
+}
+
+// Option configures a [Client].
+type Option func(*Client)
+
+// WithHTTPClient makes the client send its requests through h. Defaults to an
+// http.Client with a Timeout of [TimeoutDefault] and the transport of
+// [NewTransport]; a caller that brings its own client and traces it should
+// build its transport with [NewTransport] too, or its spans will carry query
+// strings. A nil h keeps the default.
+func WithHTTPClient(h *http.Client) Option {
+	return func(c *Client) {
+		if h != nil {
+			c.http = h
+		}
+	}
+}
+
+// WithUserAgent sets the User-Agent header. Defaults to [UserAgentDefault].
+func WithUserAgent(ua string) Option {
+	return func(c *Client) {
+		if ua != "" {
+			c.userAgent = ua
+		}
+	}
+}
+
+// New returns a client for one tenant's Class. baseURL is the organisation's
+// base URL, such as "https://mydemo.class.com" (the /api/v1/... paths are
+// appended, after any path baseURL has); apiKey is the key's secret, sent as a
+// bearer token.
+func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
+	if strings.TrimSpace(baseURL) == "" {
+		return nil, errors.New("class: base URL is required")
+	}
+	u, err := url.Parse(strings.TrimSpace(baseURL))
+	if err != nil {
+		return nil, fmt.Errorf("class: invalid base URL: %w", err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, errors.New("class: invalid base URL: scheme must be http or https")
+	case u.Host == "":
+		return nil, errors.New("class: invalid base URL: no host")
+	case u.User != nil:
+		return nil, errors.New("class: invalid base URL: must not hold credentials")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return nil, errors.New("class: invalid base URL: must not have a query or fragment")
+	}
+	if apiKey == "" {
+		return nil, errors.New("class: API key is required")
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	c := &Client{
+		base:      u,
+		apiKey:    apiKey,
+		userAgent: UserAgentDefault,
+		now:       time.Now,
+	}
+	for _, opt := range opts {
+		opt(c)
+	}
+	if c.http == nil {
+		c.http = &http.Client{Timeout: TimeoutDefault, Transport: NewTransport(nil)}
+	}
+	return c, nil
+}
+
+// request is one call of the API.
+type request struct {
+	method string
+	path   string     // one of the path constants
+	query  url.Values // may hold personal data: never in an error or a span
+	body   any        // marshalled as JSON when non-nil
+}
+
+// response is a 2xx answer, its body read in full.
+type response struct {
+	status int
+	body   []byte
+}
+
+// do sends r and returns its 2xx answer. Any other status is an *APIError;
+// a failure to get an answer is a *transportError.
+func (c *Client) do(ctx context.Context, r request) (response, error) {
+	u := *c.base
+	u.Path = c.base.Path + r.path
+	u.RawQuery = r.query.Encode()
+
+	var body io.Reader
+	if r.body != nil {
+		b, err := json.Marshal(r.body)
+		if err != nil {
+			// Only a programming error gets here; the text of json's error
+			// names a type, never a value.
+			return response{}, fmt.Errorf("class: %s %s: encoding request: %w", r.method, r.path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, u.String(), body)
+	if err != nil {
+		return response{}, fmt.Errorf("class: %s %s: building request: %w", r.method, r.path, unwrapURLError(err))
+	}
+	req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return response{}, c.transportError(r, &u, err)
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// A read error here still leaves the status, which is what matters.
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
+		// Drain a little so that the connection can be reused, but never a
+		// whole oversized body.
+		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+		return response{}, newAPIError(r.method, r.path, resp, b, c.now())
+	}
+
+	b, err := io.ReadAll(io.LimitReader(resp.Body, successBodyLimit+1))
+	if err != nil {
+		// The answer broke off: the connection failed, so this is as
+		// retryable as any other connection failure.
+		return response{}, c.transportError(r, &u, err)
+	}
+	if len(b) > successBodyLimit {
+		return response{}, &decodeError{method: r.method, path: r.path, status: resp.StatusCode,
+			err: fmt.Errorf("body exceeds %d bytes", successBodyLimit)}
+	}
+	return response{status: resp.StatusCode, body: b}, nil
+}
+
+func (c *Client) transportError(r request, u *url.URL, err error) error {
+	redact := []string{u.String()}
+	if u.RawQuery != "" {
+		redact = append(redact, u.RawQuery)
+		if q, qerr := url.QueryUnescape(u.RawQuery); qerr == nil {
+			redact = append(redact, q)
+		}
+	}
+	return &transportError{method: r.method, path: r.path, err: unwrapURLError(err), redact: redact}
+}
+
+// unwrapURLError drops net/http's *url.Error, whose text is the full URL with
+// its query string, and keeps what it wraps: the inner error keeps every
+// property that matters (Timeout, errors.Is context.DeadlineExceeded, the
+// syscall errno).
+func unwrapURLError(err error) error {
+	if ue, ok := errors.AsType[*url.Error](err); ok && ue.Err != nil {
+		return ue.Err
+	}
+	return err
+}
+
+// decode unmarshals a 2xx body into v; a body that does not decode is a
+// non-retryable *decodeError.
+func decode(r request, resp response, v any) error {
+	if err := json.Unmarshal(resp.body, v); err != nil {
+		return &decodeError{method: r.method, path: r.path, status: resp.status, err: err}
+	}
+	return nil
+}
+
+// decodeOneOrMany decodes a body that should be an array of T but may also be
+// a single T object (some endpoints answer either way), an array wrapped as
+// {"data": [...]} (the paginated shape), or null.
+func decodeOneOrMany[T any](r request, resp response) ([]T, error) {
+	trimmed := bytes.TrimSpace(resp.body)
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		var probe map[string]json.RawMessage
+		if err := decode(r, resp, &probe); err != nil {
+			return nil, err
+		}
+		if data, ok := probe["data"]; ok {
+			var many []T
+			if err := decode(r, response{status: resp.status, body: data}, &many); err != nil {
+				return nil, err
+			}
+			return many, nil
+		}
+		var one T
+		if err := decode(r, resp, &one); err != nil {
+			return nil, err
+		}
+		return []T{one}, nil
+	}
+	var many []T
+	if err := decode(r, resp, &many); err != nil {
+		return nil, err
+	}
+	return many, nil
+}
+
+// errEmptyAnswer is the cause of a decodeError for a 2xx answer that held no
+// object where one was needed.
+var errEmptyAnswer = errors.New("empty answer")
+
+// errNoScheduleID is the cause of a decodeError for an Add a Class Date answer
+// without a schedule_id.
+var errNoScheduleID = errors.New("answer has no schedule_id")
+
+// notFound is the error of a lookup that Class answered with an empty list.
+func notFound(r request) error {
+	return fmt.Errorf("class: %s %s: no match: %w", r.method, r.path, ErrNotFound)
+}
