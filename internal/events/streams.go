@@ -1,0 +1,220 @@
+package events
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream and bucket names.
+const (
+	// StreamName holds the change messages, subjects provision.*.*.*.
+	StreamName = "PROVISION"
+	// DLQStreamName holds dead letters: provision.*.rejected from the
+	// pollers, provision.*.dead.*.* from the workers.
+	DLQStreamName = "PROVISION_DLQ"
+	// StateBucket holds, per key, the newest desired state seen, the last
+	// applied version and the claim of the worker applying it. No expiry:
+	// replay --all and resync rebuild Class from it after the stream's
+	// retention has dropped the messages.
+	StateBucket = "PROVISION_STATE"
+	// ClassIDBucket caches ext_class_id → Class class_id, which schedules
+	// need and a deferred class only reveals through a lookup.
+	ClassIDBucket = "PROVISION_CLASS_IDS"
+)
+
+// Defaults of [StreamSettings].
+const (
+	// MaxAgeDefault is how long messages (which hold pupils' names and
+	// emails) are kept.
+	MaxAgeDefault = 30 * 24 * time.Hour
+	// DuplicateWindowDefault must outlast any re-publish horizon of a poller
+	// (a crash and restart, a cursor re-read); JetStream's own default of two
+	// minutes does not.
+	DuplicateWindowDefault = 2 * time.Hour
+	// ReplicasDefault suits a single server; a cluster uses 3.
+	ReplicasDefault = 1
+)
+
+// StreamSettings are the deployment's choices for the streams and buckets.
+type StreamSettings struct {
+	// MaxAge is the retention of PROVISION and PROVISION_DLQ. Defaults to
+	// [MaxAgeDefault].
+	MaxAge time.Duration
+	// DuplicateWindow of PROVISION. Defaults to [DuplicateWindowDefault].
+	DuplicateWindow time.Duration
+	// Replicas of every stream and bucket. Defaults to [ReplicasDefault].
+	Replicas int
+}
+
+func (s StreamSettings) withDefaults() StreamSettings {
+	s.MaxAge = cmp.Or(s.MaxAge, MaxAgeDefault)
+	s.DuplicateWindow = cmp.Or(s.DuplicateWindow, DuplicateWindowDefault)
+	s.Replicas = cmp.Or(s.Replicas, ReplicasDefault)
+	return s
+}
+
+// StreamConfig is the PROVISION stream's definition.
+func (s StreamSettings) StreamConfig() jetstream.StreamConfig {
+	s = s.withDefaults()
+	return jetstream.StreamConfig{
+		Name:        StreamName,
+		Description: "rollcall change messages: desired state of Class entities",
+		Subjects:    []string{SubjectRoot + ".*.*.*"},
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      s.MaxAge,
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.Replicas,
+		Duplicates:  s.DuplicateWindow,
+		Discard:     jetstream.DiscardOld,
+	}
+}
+
+// DLQStreamConfig is the PROVISION_DLQ stream's definition.
+func (s StreamSettings) DLQStreamConfig() jetstream.StreamConfig {
+	s = s.withDefaults()
+	return jetstream.StreamConfig{
+		Name:        DLQStreamName,
+		Description: "rollcall dead letters: rejected source records and messages the worker could not apply",
+		Subjects:    []string{SubjectRoot + ".*.rejected", SubjectRoot + ".*.dead.*.*"},
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      s.MaxAge,
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.Replicas,
+		Duplicates:  s.DuplicateWindow,
+	}
+}
+
+// Resources are the streams and buckets once ensured.
+type Resources struct {
+	Stream   jetstream.Stream
+	DLQ      jetstream.Stream
+	State    jetstream.KeyValue
+	ClassIDs jetstream.KeyValue
+}
+
+// EnsureResources creates the streams and buckets, or updates them to these
+// settings, so that whichever binary starts first sets them up and a second
+// one starting at the same time does no harm.
+func EnsureResources(ctx context.Context, js jetstream.JetStream, settings StreamSettings) (*Resources, error) {
+	settings = settings.withDefaults()
+	var r Resources
+	var err error
+	if r.Stream, err = ensureStream(ctx, js, settings.StreamConfig()); err != nil {
+		return nil, err
+	}
+	if r.DLQ, err = ensureStream(ctx, js, settings.DLQStreamConfig()); err != nil {
+		return nil, err
+	}
+	if r.State, err = ensureBucket(ctx, js, jetstream.KeyValueConfig{
+		Bucket:      StateBucket,
+		Description: "rollcall per-key desired state, applied version and claim",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    settings.Replicas,
+	}); err != nil {
+		return nil, err
+	}
+	if r.ClassIDs, err = ensureBucket(ctx, js, jetstream.KeyValueConfig{
+		Bucket:      ClassIDBucket,
+		Description: "rollcall ext_class_id to Class class_id",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    settings.Replicas,
+	}); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	var s jetstream.Stream
+	err := retryCreateRace(ctx, func() (err error) {
+		s, err = js.CreateOrUpdateStream(ctx, cfg)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+	}
+	return s, nil
+}
+
+func ensureBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	var kv jetstream.KeyValue
+	err := retryCreateRace(ctx, func() (err error) {
+		kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ensure bucket %s: %w", cfg.Bucket, err)
+	}
+	return kv, nil
+}
+
+// retryCreateRace retries once when two binaries raced to create the same
+// resource: the loser's create fails with "already in use", and its update
+// on the second try succeeds.
+func retryCreateRace(ctx context.Context, f func() error) error {
+	err := f()
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) || errors.Is(err, jetstream.ErrBucketExists) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		err = f()
+	}
+	return err
+}
+
+// StateKey is the key of an entity's record in [StateBucket]:
+// "<tenant>.<kind>.<base64url(key)>". Keys hold colons, which KV keys may
+// not; the tenant and kind stay readable so a watch can filter by them.
+func StateKey(tenant string, kind Kind, key string) string {
+	return tenant + "." + string(kind) + "." + base64.RawURLEncoding.EncodeToString([]byte(key))
+}
+
+// ClassIDKey is the key of a class's id in [ClassIDBucket].
+func ClassIDKey(tenant, extClassID string) string {
+	return tenant + "." + base64.RawURLEncoding.EncodeToString([]byte(extClassID))
+}
+
+// Publish publishes m to JetStream and waits for the stream's
+// acknowledgement, the point after which a poller may move its cursor.
+func Publish(ctx context.Context, js jetstream.JetStream, m Message) (*jetstream.PubAck, error) {
+	msg, err := Encode(m)
+	if err != nil {
+		return nil, err
+	}
+	ack, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(m.ID), jetstream.WithExpectStream(StreamName))
+	if err != nil {
+		return nil, fmt.Errorf("publish %s %s: %w", Subject(m.Tenant, m.Kind, m.Op), m.ID, err)
+	}
+	return ack, nil
+}
+
+// WorkerConsumerName is the durable consumer of one tenant's messages. One
+// consumer per tenant (not per kind) lets the worker pause a tenant whose
+// Class key is refused without touching the others, and share its
+// concurrency between tenants fairly; every worker replica pulls from it.
+func WorkerConsumerName(tenant string) string { return "worker-" + tenant }
+
+// WorkerConsumerConfig is the definition of a tenant's worker consumer.
+// MaxDeliver is unlimited on purpose: the worker dead-letters a message
+// itself on its last attempt (JetStream would drop it silently), and a
+// paused tenant's messages must never run out of attempts.
+func WorkerConsumerConfig(tenant string, ackWait time.Duration, maxAckPending int) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       WorkerConsumerName(tenant),
+		Description:   "rollcall worker: applies tenant " + tenant + "'s changes to Class",
+		FilterSubject: TenantSubjects(tenant),
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxDeliver:    -1,
+		MaxAckPending: maxAckPending,
+	}
+}
