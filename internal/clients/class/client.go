@@ -116,7 +116,7 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 		opt(c)
 	}
 	if c.http == nil {
-		c.http = &http.Client{Timeout: TimeoutDefault, Transport: NewTransport(nil)}
+		c.http = &http.Client{Timeout: TimeoutDefault, Transport: NewTransport(pooledTransport())}
 	}
 	return c, nil
 }
@@ -263,4 +263,15 @@ var errNoScheduleID = errors.New("answer has no schedule_id")
 // notFound is the error of a lookup that Class answered with an empty list.
 func notFound(r request) error {
 	return fmt.Errorf("class: %s %s: no match: %w", r.method, r.path, ErrNotFound)
+}
+
+// MaxIdleConnsPerHostDefault keeps a connection per in-flight request of a
+// worker (its default concurrency is 32) open between calls: the standard
+// library keeps only 2, so the rest would be redialled for every call.
+const MaxIdleConnsPerHostDefault = 64
+
+func pooledTransport() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = MaxIdleConnsPerHostDefault
+	return t
 }
