@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -68,12 +69,50 @@ type KeyStore struct {
 	holder   string
 	claimTTL time.Duration
 	now      func() time.Time
+
+	// known remembers the record and revision this process last wrote per
+	// key, so a claim can compare-and-set against it without reading first:
+	// a stale entry only costs a failed write and a read. New keys are
+	// created without a read for the same reason.
+	mu    sync.Mutex
+	known map[string]knownRecord
 }
+
+type knownRecord struct {
+	rev uint64
+	rec KeyRecord
+}
+
+// knownRecordsMax bounds the memory of [KeyStore.known]; past it the cache
+// starts over, which costs one read per key.
+const knownRecordsMax = 200_000
 
 // NewKeyStore returns a store over the state bucket. holder identifies this
 // worker process in claims.
 func NewKeyStore(kv jetstream.KeyValue, holder string, claimTTL time.Duration, now func() time.Time) *KeyStore {
-	return &KeyStore{kv: kv, holder: holder, claimTTL: claimTTL, now: now}
+	return &KeyStore{kv: kv, holder: holder, claimTTL: claimTTL, now: now, known: map[string]knownRecord{}}
+}
+
+func (s *KeyStore) remember(bucketKey string, rev uint64, rec KeyRecord) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.known) >= knownRecordsMax {
+		clear(s.known)
+	}
+	s.known[bucketKey] = knownRecord{rev: rev, rec: rec}
+}
+
+func (s *KeyStore) forget(bucketKey string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.known, bucketKey)
+}
+
+func (s *KeyStore) lookup(bucketKey string) (knownRecord, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.known[bucketKey]
+	return k, ok
 }
 
 // Lease is a held claim.
@@ -93,20 +132,31 @@ const casAttempts = 8
 // version was applied, or a [*KeyBusyError].
 func (s *KeyStore) Claim(ctx context.Context, m events.Message) (*Lease, error) {
 	bucketKey := events.StateKey(m.Tenant, m.Kind, m.Key)
+	// First try without a read: against the record this process last wrote,
+	// or as a new key. The compare-and-set fails if either guess is wrong,
+	// and the loop then reads the record.
+	known, guessed := s.lookup(bucketKey)
+	create := !guessed
 	for range casAttempts {
-		rec := KeyRecord{Kind: m.Kind, Key: m.Key}
-		var rev uint64
-		entry, err := s.kv.Get(ctx, bucketKey)
-		switch {
-		case err == nil:
-			if err := json.Unmarshal(entry.Value(), &rec); err != nil {
-				return nil, fmt.Errorf("state of %s is corrupt: %w", bucketKey, err)
+		rec, rev := known.rec, known.rev
+		if !guessed && !create {
+			rec, rev = KeyRecord{Kind: m.Kind, Key: m.Key}, 0
+			entry, err := s.kv.Get(ctx, bucketKey)
+			switch {
+			case err == nil:
+				if err := json.Unmarshal(entry.Value(), &rec); err != nil {
+					return nil, fmt.Errorf("state of %s is corrupt: %w", bucketKey, err)
+				}
+				rev = entry.Revision()
+			case errors.Is(err, jetstream.ErrKeyNotFound):
+			default:
+				return nil, fmt.Errorf("read state: %w", err)
 			}
-			rev = entry.Revision()
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		default:
-			return nil, fmt.Errorf("read state: %w", err)
 		}
+		if create {
+			rec, rev = KeyRecord{Kind: m.Kind, Key: m.Key}, 0
+		}
+		guessed, create = false, false
 		now := s.now()
 		if c := m.Version.Compare(rec.Applied); c < 0 || (c == 0 && !m.Replay) {
 			return nil, ErrStale
@@ -128,11 +178,14 @@ func (s *KeyStore) Claim(ctx context.Context, m events.Message) (*Lease, error) 
 			rev, err = s.kv.Update(ctx, bucketKey, value, rev)
 		}
 		if isConflict(err) {
+			s.forget(bucketKey)
 			continue
 		}
 		if err != nil {
+			s.forget(bucketKey)
 			return nil, fmt.Errorf("claim key: %w", err)
 		}
+		s.remember(bucketKey, rev, rec)
 		return &Lease{bucketKey: bucketKey, rev: rev, rec: rec, msg: m}, nil
 	}
 	return nil, &KeyBusyError{Until: s.now().Add(time.Second)}
@@ -153,13 +206,15 @@ func (s *KeyStore) Release(ctx context.Context, l *Lease, applied bool) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.kv.Update(ctx, l.bucketKey, value, l.rev)
-	if isConflict(err) {
-		return ErrClaimLost
-	}
+	rev, err := s.kv.Update(ctx, l.bucketKey, value, l.rev)
 	if err != nil {
+		s.forget(l.bucketKey)
+		if isConflict(err) {
+			return ErrClaimLost
+		}
 		return fmt.Errorf("release key: %w", err)
 	}
+	s.remember(l.bucketKey, rev, rec)
 	return nil
 }
 

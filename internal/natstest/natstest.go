@@ -3,13 +3,14 @@
 package natstest
 
 import (
-	"net"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/rollcall/rollcall/internal/natsembed"
 )
 
 // Server is an in-process nats-server with JetStream storing in a
@@ -24,32 +25,20 @@ type Server struct {
 // Start starts a server on 127.0.0.1 and a random port.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, storeDir: t.TempDir(), port: -1}
+	s := &Server{t: t, storeDir: t.TempDir()}
 	s.start()
-	t.Cleanup(s.Shutdown)
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
 	return s
 }
 
 func (s *Server) start() {
 	s.t.Helper()
-	opts := &server.Options{
-		Host:      "127.0.0.1",
-		Port:      s.port,
-		JetStream: true,
-		StoreDir:  s.storeDir,
-		NoLog:     true,
-		NoSigs:    true,
-	}
-	srv, err := server.NewServer(opts)
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: s.storeDir, Port: s.port})
 	if err != nil {
-		s.t.Fatalf("natstest: new server: %v", err)
-	}
-	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		s.t.Fatalf("natstest: server not ready")
+		s.t.Fatal(err)
 	}
 	s.Server = srv
-	s.port = srv.Addr().(*net.TCPAddr).Port
+	s.port = natsembed.Port(srv)
 }
 
 // Restart stops the server and starts it again on the same port and store,

@@ -1,0 +1,246 @@
+// Command bench measures, in one run on this machine, how fast the worker
+// applies change messages, against what JetStream itself allows:
+//
+//  1. raw nats.go jetstream consume with a double ack per message, one at a
+//     time and with 32 in flight: the ceiling of any consumer here;
+//  2. the worker applying class creations to a Class simulator with no
+//     latency: its own cost (decode, per-key claim and release in KV with the
+//     desired state, the Class call, the double ack);
+//  3. the worker with 50 ms added to every Class call at concurrency 32,
+//     against the bound of concurrency / latency = 640 msg/s.
+//
+// Everything runs in this process: an embedded nats-server (JetStream in a
+// temp dir) and classtest on loopback. It prints figures; it never fails on
+// a timing.
+//
+//	go run ./cmd/bench [-n 5000] [-n-latency 2000] [-concurrency 32] [-latency 50ms]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/rollcall/rollcall/internal/clients/class"
+	"github.com/rollcall/rollcall/internal/clients/class/classtest"
+	"github.com/rollcall/rollcall/internal/events"
+	"github.com/rollcall/rollcall/internal/handlers"
+	"github.com/rollcall/rollcall/internal/natsembed"
+)
+
+func main() {
+	n := flag.Int("n", 5000, "messages per raw and no-latency run")
+	nLatency := flag.Int("n-latency", 2000, "messages in the run with Class latency")
+	concurrency := flag.Int("concurrency", 32, "worker concurrency")
+	latency := flag.Duration("latency", 50*time.Millisecond, "added latency of every Class call in the third run")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if err := run(*n, *nLatency, *concurrency, *latency); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		pprof.StopCPUProfile()
+		os.Exit(1)
+	}
+}
+
+func run(n, nLatency, concurrency int, latency time.Duration) error {
+	dir, err := os.MkdirTemp("", "rollcall-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: dir})
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	fmt.Printf("rollcall bench: %s/%s, %d CPUs, Go %s\n\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+
+	raw1, err := rawConsume(ctx, js, "RAW1", n, 1)
+	if err != nil {
+		return err
+	}
+	raw32, err := rawConsume(ctx, js, "RAW32", n, concurrency)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%-58s %9.0f msg/s\n", "raw JetStream consume + double ack, 1 in flight", raw1)
+	fmt.Printf("%-58s %9.0f msg/s\n", fmt.Sprintf("raw JetStream consume + double ack, %d in flight", concurrency), raw32)
+	ceiling := max(raw1, raw32)
+
+	res, err := events.EnsureResources(ctx, js, events.StreamSettings{})
+	if err != nil {
+		return err
+	}
+	w0, calls0, err := workerRun(ctx, js, res, "nolatency", n, concurrency, 0)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%-58s %9.0f msg/s  (%.0f%% of the raw ceiling, %.1f Class calls/msg)\n",
+		fmt.Sprintf("worker → classtest, no latency, concurrency %d", concurrency), w0, 100*w0/ceiling, calls0)
+	wl, callsL, err := workerRun(ctx, js, res, "latency", nLatency, concurrency, latency)
+	if err != nil {
+		return err
+	}
+	bound := float64(concurrency) / latency.Seconds() / callsL
+	fmt.Printf("%-58s %9.0f msg/s  (%.0f%% of the %.0f msg/s bound = %d / %s / %.1f calls)\n",
+		fmt.Sprintf("worker → classtest, %s latency, concurrency %d", latency, concurrency), wl, 100*wl/bound, bound, concurrency, latency, callsL)
+	return nil
+}
+
+// rawConsume publishes n messages and times their consumption with a double
+// ack each, inFlight at a time.
+func rawConsume(ctx context.Context, js jetstream.JetStream, name string, n, inFlight int) (float64, error) {
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{name + ".>"}, Storage: jetstream.FileStorage})
+	if err != nil {
+		return 0, err
+	}
+	payload := make([]byte, 400)
+	for i := range n {
+		if _, err := js.PublishAsync(fmt.Sprintf("%s.%d", name, i%16), payload); err != nil {
+			return 0, err
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		return 0, fmt.Errorf("%s: publish did not complete", name)
+	}
+	cons, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "bench", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 4 * inFlight})
+	if err != nil {
+		return 0, err
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(max(inFlight*2, 64)))
+	if err != nil {
+		return 0, err
+	}
+	defer it.Stop()
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	work := make(chan jetstream.Msg)
+	for range inFlight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range work {
+				if err := m.DoubleAck(ctx); err == nil {
+					done.Add(1)
+				}
+			}
+		}()
+	}
+	for range n {
+		m, err := it.Next()
+		if err != nil {
+			close(work)
+			return 0, err
+		}
+		work <- m
+	}
+	close(work)
+	wg.Wait()
+	return float64(done.Load()) / time.Since(start).Seconds(), nil
+}
+
+// workerRun publishes n class creations for one tenant and times the worker
+// until every one is applied to a fresh simulator.
+func workerRun(ctx context.Context, js jetstream.JetStream, res *events.Resources, tenant string, n, concurrency int, latency time.Duration) (perSecond, callsPerMsg float64, err error) {
+	sim := classtest.New(classtest.Options{Seed: 1})
+	defer sim.Close()
+	sim.AddKey("bench-key")
+	if latency > 0 {
+		sim.SetFaults(classtest.Faults{Latency: latency})
+	}
+	host := events.Person{ExtPersonID: "t1", Email: "host@bench.example.org", FirstName: "Host", LastName: "Teacher"}
+	base := time.Now()
+	for i := range n {
+		m, err := events.NewMessage(tenant, events.OpUpsert, events.ClassState{
+			ExtClassID: fmt.Sprintf("bench:%s:section:%d", tenant, i), Name: fmt.Sprintf("Class %d", i), Host: host,
+		}, events.Version{Time: base}, events.Origin{Source: "bench", ID: "1"})
+		if err != nil {
+			return 0, 0, err
+		}
+		m.ID = fmt.Sprintf("bench:%s:%d", tenant, i)
+		msg, err := events.Encode(m)
+		if err != nil {
+			return 0, 0, err
+		}
+		if _, err := js.PublishMsgAsync(msg, jetstream.WithMsgID(m.ID)); err != nil {
+			return 0, 0, err
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		return 0, 0, fmt.Errorf("publish did not complete")
+	}
+	c, err := class.New(sim.URL(), "bench-key")
+	if err != nil {
+		return 0, 0, err
+	}
+	var applied atomic.Int64
+	allDone := make(chan struct{})
+	w, err := handlers.New(handlers.Config{
+		JS: js, Resources: res, Concurrency: concurrency,
+		Tenants: []handlers.Tenant{{ID: tenant, Class: c, Timezone: "Europe/London"}},
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OnOutcome: func(o handlers.Outcome) {
+			if o.Result == handlers.ResultApplied && applied.Add(1) == int64(n) {
+				close(allDone)
+			}
+		},
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	stopped := make(chan error, 1)
+	start := time.Now()
+	go func() { stopped <- w.Run(runCtx) }()
+	select {
+	case <-allDone:
+	case <-time.After(10 * time.Minute):
+		cancel()
+		return 0, 0, fmt.Errorf("%s: %d of %d applied within 10 minutes", tenant, applied.Load(), n)
+	}
+	elapsed := time.Since(start)
+	cancel()
+	if err := <-stopped; err != nil {
+		return 0, 0, err
+	}
+	return float64(n) / elapsed.Seconds(), float64(sim.Stats().Requests) / float64(n), nil
+}
