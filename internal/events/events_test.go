@@ -71,14 +71,14 @@ func TestDecodeRejectsWithoutLeakingValues(t *testing.T) {
 		subject string
 		body    string
 	}{
-		"bad subject":     {"provision.springfield.pupil.upsert", string(msg.Data)},
-		"other tenant":    {"provision.shelbyville.enrollment.upsert", string(msg.Data)},
-		"not json":        {msg.Subject, `{"tenant":"springfield","key":"pupil@example.org`},
-		"wrong type":      {msg.Subject, `{"tenant":"springfield","key":"k","version":{"time":"2026-01-01T00:00:00Z"},"state":{"ext_class_id":1,"first_name":"Ada Secret"}}`},
-		"key mismatch":    {msg.Subject, strings.Replace(string(msg.Data), `"key":"datahub:springfield:section:1#`, `"key":"other#`, 1)},
-		"missing names":   {msg.Subject, `{"tenant":"springfield","key":"c#p","version":{"time":"2026-01-01T00:00:00Z"},"state":{"ext_class_id":"c","ext_person_id":"p","email":"pupil@example.org","role":"student"}}`},
-		"no version":      {msg.Subject, `{"tenant":"springfield","key":"c#p","state":{}}`},
-		"unknown role":    {msg.Subject, `{"tenant":"springfield","key":"c#p","version":{"time":"2026-01-01T00:00:00Z"},"state":{"ext_class_id":"c","ext_person_id":"p","first_name":"Ada","last_name":"L","role":"janitor"}}`},
+		"bad subject":   {"provision.springfield.pupil.upsert", string(msg.Data)},
+		"other tenant":  {"provision.shelbyville.enrollment.upsert", string(msg.Data)},
+		"not json":      {msg.Subject, `{"tenant":"springfield","key":"pupil@example.org`},
+		"wrong type":    {msg.Subject, `{"tenant":"springfield","key":"k","version":{"time":"2026-01-01T00:00:00Z"},"state":{"ext_class_id":1,"first_name":"Ada Secret"}}`},
+		"key mismatch":  {msg.Subject, strings.Replace(string(msg.Data), `"key":"datahub:springfield:section:1#`, `"key":"other#`, 1)},
+		"missing names": {msg.Subject, `{"tenant":"springfield","key":"c#p","version":{"time":"2026-01-01T00:00:00Z"},"state":{"ext_class_id":"c","ext_person_id":"p","email":"pupil@example.org","role":"student"}}`},
+		"no version":    {msg.Subject, `{"tenant":"springfield","key":"c#p","state":{}}`},
+		"unknown role":  {msg.Subject, `{"tenant":"springfield","key":"c#p","version":{"time":"2026-01-01T00:00:00Z"},"state":{"ext_class_id":"c","ext_person_id":"p","first_name":"Ada","last_name":"L","role":"janitor"}}`},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
