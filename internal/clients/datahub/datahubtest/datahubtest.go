@@ -1,0 +1,597 @@
+// Package datahubtest is a stateful, in-memory simulator of the documented DataHub API
+// (OAuth2 client credentials, the roster resources under datahub/services/v1 and the
+// event feed), served on a real listener on 127.0.0.1.
+//
+// # What it serves
+//
+//   - POST /datahub/oauth/token and POST /datahub/oauth/auth (the document names both):
+//     HTTP Basic client_id:client_secret and the form body grant_type=client_credentials
+//     give {"access_token","token_type":"bearer","expires_in"}; bad credentials are 401
+//     {"error":"invalid_client"}, another grant 400 {"error":"unsupported_grant_type"}.
+//     Tokens expire after [Options.TokenTTL] by [Options.Now], or all at once with
+//     [Server.ExpireTokens].
+//   - GET /datahub/services/v1/... with "Authorization: Bearer <token>" or, as the
+//     document also allows, the access_token query parameter; without a valid token 401.
+//     Lists of districts, schools, teachers, students, sections, contacts, district_admins,
+//     school_admins and events, single entities by id, and the related lists and entities
+//     of the document (/sections/{id}/students, /teachers/{id}/school, ...). Contacts and
+//     admins are always empty; /districts/{id}/status and /teachers/{id}/grade_levels are
+//     not served.
+//
+// # Lists and paging
+//
+// A list answers the document's shape:
+//
+//	{"data":[{"data":{...},"uri":"/v1/teachers/<id>"}, ...],
+//	 "paging":{"current":1,"total":2,"count":148},
+//	 "links":[{"rel":"NEXT","uri":"/v1/teachers?search_token=2.2.148.FORWARD.<id>"},
+//	          {"rel":"SELF","uri":"/v1/teachers"}]}
+//
+// paging.count counts records, paging.total pages (at least 1, so an empty list has one
+// empty page), paging.current is the page answered. limit (default 100, at most 1000)
+// and page (1-based) are honoured. Records are in id order, which is creation order.
+//
+// The NEXT uri is relative to the services root, as in the document: a client resolves it
+// as <base>/datahub/services + uri (for example http://127.0.0.1:1234/datahub/services/v1/
+// events?search_token=...) and must treat it as opaque. The simulator's search_token is
+// 2.<page>.<count>.FORWARD.<last id>, and it continues after that last id, not at an
+// offset, so records appended between two pages are neither skipped nor repeated; a
+// non-default limit is carried in the NEXT uri. search_token also accepts a whole NEXT
+// uri, as the document's wording allows.
+//
+// Resource lists carry a NEXT link only while more records follow. The event feed (and
+// the per-entity feeds such as /sections/{id}/events) always carries one, so a poller can
+// keep following it: after the last event answered, or, on an empty page, the token it
+// was given (or a token anchored at the current head when it was given none). Events
+// older than [Options.FeedHorizon] are dropped from the feed; a search_token whose last
+// id was dropped, or that the simulator never issued, is answered 400
+// {"error":"invalid search_token"}, which tells a poller to resynchronise.
+//
+// # Scenarios
+//
+// [Server.AddTeacher], [Server.Enroll], [Server.DeleteSection] and the other scenario
+// functions change the roster and append the matching Clever-style event, so a test
+// drives the feed the way a district's edits would. [Server.Populate] builds a school in
+// one call; [Server.AddEvent] appends any event, including types and objects a client
+// must skip or reject.
+//
+// Fault injection (429, 500, 503, latency) draws from a seeded generator, so one seed
+// gives one sequence of faults for one order of requests. The simulator never logs
+// names, emails, tokens or secrets, nor query strings, which may hold a token.
+package datahubtest
+
+import (
+	"cmp"
+	"context"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults of [Options] and [Faults].
+const (
+	ClientIDDefault     = "client-id"
+	ClientSecretDefault = "client-secret"
+	// TokenTTLDefault is the expires_in of the document's example.
+	TokenTTLDefault = 7199 * time.Second
+	// FeedHorizonDefault is how long the feed keeps an event: about 30 days, as DataHub's.
+	FeedHorizonDefault = 30 * 24 * time.Hour
+	// RetryAfterDefault is the Retry-After of injected 429 and 503 answers when
+	// [Faults.RetryAfter] is zero.
+	RetryAfterDefault = time.Second
+	// LimitDefault is the page size when a list request gives no limit.
+	LimitDefault = 100
+	// LimitMax is the largest page size; a larger limit is lowered to it.
+	LimitMax = 1000
+)
+
+// Paths the simulator serves.
+const (
+	// TokenPath and AuthPath both issue tokens: the document names both.
+	TokenPath = "/datahub/oauth/token"
+	AuthPath  = "/datahub/oauth/auth"
+	// ServicesRoot is what relative uris in links ("/v1/...") are resolved against.
+	ServicesRoot = "/datahub/services"
+	apiPrefix    = ServicesRoot + "/v1/"
+)
+
+// maxBodyBytes bounds a request body; the token request is one short form.
+const maxBodyBytes = 1 << 16
+
+// Options configure a [Server].
+type Options struct {
+	// Seed seeds fault injection, tokens, the ids' fixed middle bytes and the data of
+	// [Server.Populate]. Defaults to 1 when zero.
+	Seed int64
+	// ClientID and ClientSecret are the only credentials the token endpoint accepts.
+	// Default to [ClientIDDefault] and [ClientSecretDefault].
+	ClientID, ClientSecret string
+	// TokenTTL is how long an access token is accepted, and its expires_in. Defaults to
+	// [TokenTTLDefault].
+	TokenTTL time.Duration
+	// Now is the simulator's clock: token expiry, event and object times, ids and the
+	// feed horizon follow it. Defaults to time.Now.
+	Now func() time.Time
+	// FeedHorizon is how long the feed keeps an event: events created longer ago than
+	// this (by Now) are dropped. Defaults to [FeedHorizonDefault].
+	FeedHorizon time.Duration
+	// Logger receives one Debug record per request (method, path, status). Defaults to
+	// discarding.
+	Logger *slog.Logger
+}
+
+// Faults configure fault injection. The zero value injects nothing.
+type Faults struct {
+	// Rate500, Rate503 and Rate429 are the probabilities, per authorised request (token
+	// requests with good credentials included), of answering that status instead.
+	Rate500, Rate503, Rate429 float64
+	// Latency is added before answering every request. A request whose context ends while
+	// it waits has no effect and gets no answer.
+	Latency time.Duration
+	// RetryAfter is the Retry-After header of injected 429 and 503 answers, rounded up to
+	// whole seconds and at least 1. Defaults to [RetryAfterDefault].
+	RetryAfter time.Duration
+}
+
+// Stats count the requests a [Server] has answered.
+type Stats struct {
+	// Requests counts every request, refused and faulted ones included.
+	Requests int
+	// ByEndpoint counts requests by "METHOD pattern", with ids replaced by {id}, e.g.
+	// "GET /datahub/services/v1/sections/{id}/students" or "POST /datahub/oauth/token".
+	// A path the simulator does not serve is counted as it is.
+	ByEndpoint map[string]int
+	// ByStatus counts answers by HTTP status.
+	ByStatus map[int]int
+	// TokensIssued counts access tokens handed out.
+	TokensIssued int
+	// Faults counts injected faults.
+	Faults int
+}
+
+// Server is the simulator. It is safe for concurrent use.
+type Server struct {
+	log          *slog.Logger
+	now          func() time.Time
+	clientID     string
+	clientSecret string
+	ttl          time.Duration
+	horizon      time.Duration
+
+	srv     *http.Server
+	url     string
+	served  chan struct{} // closed when Serve has returned
+	closing chan struct{} // closed by Close, ends latency waits
+
+	mu       sync.Mutex
+	idle     *sync.Cond // signalled on s.mu when inflight drops
+	inflight int
+	closed   bool
+
+	tokens map[string]time.Time // access token → expiry
+	faults Faults
+	// Separate streams, so the fault sequence depends only on the number of authorised
+	// requests, and Populate's data only on the calls of Populate.
+	faultRNG *rand.Rand
+	tokenRNG *rand.Rand
+	popRNG   *rand.Rand
+	ids      idGen
+
+	data  store
+	stats Stats
+}
+
+// New starts a simulator listening on 127.0.0.1 on a free port, with one district and one
+// school (created without events, so the feed starts empty). It panics if it cannot
+// listen, as net/http/httptest does.
+func New(opts Options) *Server {
+	seed := opts.Seed
+	if seed == 0 {
+		seed = 1
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(fmt.Sprintf("datahubtest: listen: %v", err))
+	}
+	s := &Server{
+		log:          logger,
+		now:          now,
+		clientID:     cmp.Or(opts.ClientID, ClientIDDefault),
+		clientSecret: cmp.Or(opts.ClientSecret, ClientSecretDefault),
+		ttl:          cmp.Or(opts.TokenTTL, TokenTTLDefault),
+		horizon:      cmp.Or(opts.FeedHorizon, FeedHorizonDefault),
+		url:          "http://" + ln.Addr().String(),
+		served:       make(chan struct{}),
+		closing:      make(chan struct{}),
+		tokens:       map[string]time.Time{},
+		faultRNG:     rand.New(rand.NewPCG(uint64(seed), 0x6661756c74)),
+		tokenRNG:     rand.New(rand.NewPCG(uint64(seed), 0x746f6b656e)),
+		popRNG:       rand.New(rand.NewPCG(uint64(seed), 0x706f70)),
+		data:         newStore(),
+		stats:        Stats{ByEndpoint: map[string]int{}, ByStatus: map[int]int{}},
+	}
+	s.ids.machine = rand.New(rand.NewPCG(uint64(seed), 0x6964)).Uint64()
+	s.idle = sync.NewCond(&s.mu)
+
+	t := normTime(now())
+	s.data.district = district{ID: s.ids.next(t), Name: "Springfield Unified School District"}
+	s.data.school = school{
+		ID: s.ids.next(t), Name: "Springfield Elementary", District: s.data.district.ID,
+		SISID: "1", SchoolNumber: "101", LowGrade: "Kindergarten", HighGrade: "12",
+		Created: fmtTime(t), LastModified: fmtTime(t),
+	}
+
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		defer close(s.served)
+		_ = s.srv.Serve(ln) // always ErrServerClosed after Close
+	}()
+	return s
+}
+
+// URL returns the base URL, e.g. http://127.0.0.1:41234. The API is under
+// URL()+"/datahub/services/v1/", tokens at URL()+[TokenPath] and URL()+[AuthPath].
+func (s *Server) URL() string { return s.url }
+
+// Close stops the listener, ends open connections and waits for running handlers. It is
+// safe to call more than once.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	close(s.closing)
+	s.mu.Unlock()
+
+	_ = s.srv.Close()
+	<-s.served
+
+	s.mu.Lock()
+	for s.inflight > 0 {
+		s.idle.Wait()
+	}
+	s.mu.Unlock()
+}
+
+// SetFaults replaces the fault configuration.
+func (s *Server) SetFaults(f Faults) {
+	s.mu.Lock()
+	s.faults = f
+	s.mu.Unlock()
+}
+
+// ExpireTokens makes every token issued so far answer 401, as when the upstream rotates
+// its keys. Tokens issued afterwards work.
+func (s *Server) ExpireTokens() {
+	s.mu.Lock()
+	clear(s.tokens)
+	s.mu.Unlock()
+}
+
+// DistrictID returns the id of the simulator's one district.
+func (s *Server) DistrictID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data.district.ID
+}
+
+// SchoolID returns the id of the simulator's one school, the default school of objects
+// added without one.
+func (s *Server) SchoolID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data.school.ID
+}
+
+// Stats returns a copy of the request counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.stats
+	out.ByEndpoint = make(map[string]int, len(s.stats.ByEndpoint))
+	for k, v := range s.stats.ByEndpoint {
+		out.ByEndpoint[k] = v
+	}
+	out.ByStatus = make(map[int]int, len(s.stats.ByStatus))
+	for k, v := range s.stats.ByStatus {
+		out.ByStatus[k] = v
+	}
+	return out
+}
+
+// reply is a handler's answer, encoded under the lock so it shares nothing with the store.
+type reply struct {
+	status     int
+	body       []byte
+	header     map[string]string
+	retryAfter int // seconds; 0 means no header
+}
+
+func answer(status int, v any) reply {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Every body is built from plain values and valid raw JSON; failing here is a
+		// simulator bug.
+		panic(fmt.Sprintf("datahubtest: encode reply: %v", err))
+	}
+	return reply{status: status, body: b}
+}
+
+func errReply(status int, msg string) reply {
+	return answer(status, map[string]string{"error": msg})
+}
+
+// ServeHTTP implements [http.Handler].
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		writeReply(w, errReply(http.StatusServiceUnavailable, "service unavailable"))
+		return
+	}
+	s.inflight++
+	latency := s.faults.Latency
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inflight--
+		s.idle.Broadcast()
+		s.mu.Unlock()
+	}()
+
+	rt, id := route(r.URL.Path)
+	endpoint := r.Method + " " + r.URL.Path
+	if rt != nil {
+		endpoint = r.Method + " " + rt.pattern
+	}
+	// The body is read before the wait: net/http notices a client hanging up (and ends
+	// r.Context()) only once the body has been consumed.
+	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if latency > 0 && !s.wait(r.Context(), latency) {
+		// The caller gave up (or the server is closing) before the answer: nothing
+		// happens, as with a request that never arrived, and the connection is dropped
+		// rather than answered with net/http's implicit 200.
+		s.mu.Lock()
+		s.stats.Requests++
+		s.stats.ByEndpoint[endpoint]++
+		s.mu.Unlock()
+		panic(http.ErrAbortHandler)
+	}
+
+	var rep reply
+	var fault bool
+	switch {
+	case r.URL.Path == TokenPath || r.URL.Path == AuthPath:
+		rep, fault = s.handleToken(r, endpoint, body, readErr)
+	case strings.HasPrefix(r.URL.Path, apiPrefix):
+		rep, fault = s.handleAPI(r, endpoint, rt, id)
+	default:
+		rep = errReply(http.StatusNotFound, "not found")
+		s.mu.Lock()
+		s.count(endpoint, rep.status, false)
+		s.mu.Unlock()
+	}
+	writeReply(w, rep)
+	// Method, path and status only: the query may hold an access token, bodies hold
+	// secrets and personal data.
+	s.log.LogAttrs(r.Context(), slog.LevelDebug, "datahubtest request",
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", rep.status),
+		slog.Bool("fault", fault))
+}
+
+// wait sleeps for d and reports whether it slept the whole time.
+func (s *Server) wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.closing:
+		return false
+	}
+}
+
+// handleToken answers the token endpoints.
+func (s *Server) handleToken(r *http.Request, endpoint string, body []byte, readErr error) (reply, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	if r.Method != http.MethodPost {
+		rep := errReply(http.StatusMethodNotAllowed, "method not allowed")
+		rep.header = map[string]string{"Allow": http.MethodPost}
+		s.count(endpoint, rep.status, false)
+		return rep, false
+	}
+	id, secret, ok := r.BasicAuth()
+	if !ok || !equalSecret(id, s.clientID) || !equalSecret(secret, s.clientSecret) {
+		rep := errReply(http.StatusUnauthorized, "invalid_client")
+		rep.header = map[string]string{"WWW-Authenticate": `Basic realm="datahub"`}
+		s.count(endpoint, rep.status, false)
+		return rep, false
+	}
+	form, err := url.ParseQuery(string(body))
+	if readErr != nil || err != nil {
+		rep := errReply(http.StatusBadRequest, "invalid_request")
+		s.count(endpoint, rep.status, false)
+		return rep, false
+	}
+	grant := form.Get("grant_type")
+	if grant == "" {
+		grant = r.URL.Query().Get("grant_type")
+	}
+	switch grant {
+	case "client_credentials":
+	case "":
+		rep := errReply(http.StatusBadRequest, "invalid_request")
+		s.count(endpoint, rep.status, false)
+		return rep, false
+	default:
+		rep := errReply(http.StatusBadRequest, "unsupported_grant_type")
+		s.count(endpoint, rep.status, false)
+		return rep, false
+	}
+	if rep, ok := s.injectFault(); ok {
+		s.count(endpoint, rep.status, true)
+		return rep, true
+	}
+
+	var raw [16]byte
+	for i := range raw {
+		raw[i] = byte(s.tokenRNG.Uint32())
+	}
+	token := hex.EncodeToString(raw[:])
+	s.tokens[token] = s.now().Add(s.ttl)
+	s.stats.TokensIssued++
+	rep := answer(http.StatusOK, map[string]any{
+		"access_token": token,
+		"token_type":   "bearer",
+		"expires_in":   int(s.ttl / time.Second),
+	})
+	rep.header = map[string]string{"Cache-Control": "no-store"}
+	s.count(endpoint, rep.status, false)
+	return rep, false
+}
+
+func equalSecret(got, want string) bool {
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// handleAPI authorises, injects faults and runs an endpoint of the services API, all
+// under one lock, so a request and its fault draw are atomic with respect to other
+// requests and to scenario calls.
+func (s *Server) handleAPI(r *http.Request, endpoint string, rt *apiRoute, id string) (reply, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	if rep, ok := s.authorise(r); !ok {
+		s.count(endpoint, rep.status, false)
+		return rep, false
+	}
+	if rt == nil {
+		rep := errReply(http.StatusNotFound, "not found")
+		s.count(endpoint, rep.status, false)
+		return rep, false
+	}
+	if r.Method != http.MethodGet {
+		rep := errReply(http.StatusMethodNotAllowed, "method not allowed")
+		rep.header = map[string]string{"Allow": http.MethodGet}
+		s.count(endpoint, rep.status, false)
+		return rep, false
+	}
+	if rep, ok := s.injectFault(); ok {
+		s.count(endpoint, rep.status, true)
+		return rep, true
+	}
+	s.pruneLocked()
+	rep := rt.h(s, request{
+		id:    id,
+		path:  strings.TrimPrefix(r.URL.Path, ServicesRoot),
+		query: r.URL.Query(),
+	})
+	s.count(endpoint, rep.status, false)
+	return rep, false
+}
+
+// authorise checks the bearer token (header first, then the access_token parameter);
+// s.mu must be held.
+func (s *Server) authorise(r *http.Request) (reply, bool) {
+	token := ""
+	if scheme, rest, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
+		token = strings.TrimSpace(rest)
+	}
+	if token == "" {
+		token = r.URL.Query().Get("access_token")
+	}
+	if token == "" {
+		rep := errReply(http.StatusUnauthorized, "unauthorized")
+		rep.header = map[string]string{"WWW-Authenticate": `Bearer realm="datahub"`}
+		return rep, false
+	}
+	exp, ok := s.tokens[token]
+	if ok && !s.now().Before(exp) {
+		delete(s.tokens, token)
+		ok = false
+	}
+	if !ok {
+		rep := errReply(http.StatusUnauthorized, "invalid_token")
+		rep.header = map[string]string{"WWW-Authenticate": `Bearer realm="datahub", error="invalid_token"`}
+		return rep, false
+	}
+	return reply{}, true
+}
+
+// injectFault draws one number per authorised request, so the fault sequence depends
+// only on how many there were; s.mu must be held.
+func (s *Server) injectFault() (reply, bool) {
+	f := s.faults
+	u := s.faultRNG.Float64()
+	switch {
+	case u < f.Rate429:
+		rep := errReply(http.StatusTooManyRequests, "too many requests")
+		rep.retryAfter = retryAfterSeconds(f.RetryAfter)
+		return rep, true
+	case u < f.Rate429+f.Rate503:
+		rep := errReply(http.StatusServiceUnavailable, "service unavailable")
+		rep.retryAfter = retryAfterSeconds(f.RetryAfter)
+		return rep, true
+	case u < f.Rate429+f.Rate503+f.Rate500:
+		return errReply(http.StatusInternalServerError, "internal server error"), true
+	}
+	return reply{}, false
+}
+
+// count records one answered request; s.mu must be held.
+func (s *Server) count(endpoint string, status int, fault bool) {
+	s.stats.Requests++
+	s.stats.ByEndpoint[endpoint]++
+	s.stats.ByStatus[status]++
+	if fault {
+		s.stats.Faults++
+	}
+}
+
+func retryAfterSeconds(d time.Duration) int {
+	if d <= 0 {
+		d = RetryAfterDefault
+	}
+	return max(1, int(math.Ceil(d.Seconds())))
+}
+
+func writeReply(w http.ResponseWriter, rep reply) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	for k, v := range rep.header {
+		h.Set(k, v)
+	}
+	if rep.retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(rep.retryAfter))
+	}
+	w.WriteHeader(rep.status)
+	_, _ = w.Write(append(rep.body, '\n'))
+}
