@@ -1,0 +1,285 @@
+package datahubsource
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/rollcall/rollcall/internal/clients/datahub"
+	"github.com/rollcall/rollcall/internal/events"
+)
+
+// Change is one desired state to publish, or one entity to remove.
+type Change struct {
+	Op    events.Op
+	State events.KeyedState
+}
+
+// Key identifies a change's entity among all kinds.
+func (c Change) Key() string { return string(c.State.Kind()) + "/" + c.State.Key() }
+
+// Mapper turns a tenant's roster into desired Class states.
+type Mapper struct {
+	Tenant string
+}
+
+const source = "datahub"
+
+func (m Mapper) ext(kind, id string) string { return events.ExternalID(source, m.Tenant, kind, id) }
+
+// desired holds the desired states of a scope, and the keys whose state
+// cannot be known now (a section without a primary teacher cannot be a Class
+// class): those are neither upserted nor deleted.
+type desired struct {
+	states  map[string]events.KeyedState
+	unknown map[string]bool
+	notes   []string // why states are unknown, without personal data
+}
+
+func newDesired() *desired {
+	return &desired{states: map[string]events.KeyedState{}, unknown: map[string]bool{}}
+}
+
+func (d *desired) add(s events.KeyedState) { d.states[string(s.Kind())+"/"+s.Key()] = s }
+
+func (d *desired) hold(kind events.Kind, key, note string) {
+	d.unknown[string(kind)+"/"+key] = true
+	if note != "" {
+		d.notes = append(d.notes, note)
+	}
+}
+
+// Desired is the whole district's desired state in Class.
+func (m Mapper) Desired(r *Roster) *desired {
+	ids := make([]string, 0, len(r.Sections))
+	for id := range r.Sections {
+		ids = append(ids, id)
+	}
+	teachers := make([]string, 0, len(r.Teachers))
+	for id := range r.Teachers {
+		teachers = append(teachers, id)
+	}
+	return m.scope(r, eventScope{sections: ids, teachers: teachers})
+}
+
+func (m Mapper) scope(r *Roster, sc eventScope) *desired {
+	d := newDesired()
+	for _, id := range sc.teachers {
+		t, ok := r.Teachers[id]
+		if !ok {
+			continue
+		}
+		if u, note := m.user(t); note == "" {
+			d.add(u)
+		} else {
+			d.hold(events.KindUser, m.ext("teacher", id), note)
+		}
+	}
+	for _, id := range sc.sections {
+		s, ok := r.Sections[id]
+		if !ok {
+			continue
+		}
+		m.section(r, s, d)
+	}
+	return d
+}
+
+func (m Mapper) user(t datahub.Teacher) (events.UserState, string) {
+	u := events.UserState{ExtUserID: m.ext("teacher", t.ID), Email: t.Email, FirstName: t.Name.First, LastName: t.Name.Last, Roles: []string{"instructor"}}
+	if u.Email == "" {
+		return u, fmt.Sprintf("teacher %s has no email: Class users need one", t.ID)
+	}
+	if u.FirstName == "" && u.LastName == "" {
+		return u, fmt.Sprintf("teacher %s has no name", t.ID)
+	}
+	return u, ""
+}
+
+func (m Mapper) person(kind, id string, name datahub.Name, email string) events.Person {
+	return events.Person{ExtPersonID: m.ext(kind, id), Email: email, FirstName: name.First, LastName: name.Last}
+}
+
+// section adds a section's class and enrollments.
+func (m Mapper) section(r *Roster, s datahub.Section, d *desired) {
+	classID := m.ext("section", s.ID)
+	host, hasHost := r.Teachers[s.Teacher]
+	teachers := slices.Clone(s.Teachers)
+	if s.Teacher != "" && !slices.Contains(teachers, s.Teacher) {
+		teachers = append(teachers, s.Teacher)
+	}
+	slices.Sort(teachers)
+	if !hasHost || host.Email == "" {
+		// Class creates a class with its host, so without a primary teacher
+		// the class is neither created nor deleted: one already in Class
+		// (its teacher left) stays, and its enrollments still follow the
+		// section.
+		d.hold(events.KindClass, classID, fmt.Sprintf("section %s has no primary teacher with an email", s.ID))
+	} else {
+		d.add(events.ClassState{
+			ExtClassID:  classID,
+			Name:        className(s),
+			Description: classDescription(s),
+			Host:        m.person("teacher", host.ID, host.Name, host.Email),
+		})
+	}
+	for _, id := range teachers {
+		t, ok := r.Teachers[id]
+		if !ok {
+			continue // not seen yet: its teachers.created event will add it
+		}
+		e := events.EnrollmentState{ExtClassID: classID, Person: m.person("teacher", id, t.Name, t.Email), Role: events.RoleTeacher}
+		m.addEnrollment(d, e, "teacher", id)
+	}
+	for _, id := range s.Students {
+		st, ok := r.Students[id]
+		if !ok {
+			continue
+		}
+		e := events.EnrollmentState{ExtClassID: classID, Person: m.person("student", id, st.Name, st.Email), Role: events.RoleStudent}
+		m.addEnrollment(d, e, "student", id)
+	}
+}
+
+func (m Mapper) addEnrollment(d *desired, e events.EnrollmentState, kind, id string) {
+	if e.FirstName == "" || e.LastName == "" {
+		d.hold(events.KindEnrollment, e.Key(), fmt.Sprintf("%s %s lacks a first or last name: Class enrollments need both", kind, id))
+		return
+	}
+	d.add(e)
+}
+
+func className(s datahub.Section) string {
+	for _, n := range []string{s.Name, s.CourseName, s.Subject} {
+		if n != "" {
+			return n
+		}
+	}
+	return "Section " + s.ID
+}
+
+func classDescription(s datahub.Section) string {
+	var parts []string
+	for _, p := range []string{s.Subject, periodText(s.Period), s.Term.Name} {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, " · ")
+}
+
+func periodText(p string) string {
+	if p == "" {
+		return ""
+	}
+	return "period " + p
+}
+
+// diff lists what turns before into after: upserts of new or changed states,
+// deletions of states gone (unless now unknown), in a deterministic order
+// (users, classes, enrollments; then by key) so a re-run gives the same
+// message ids.
+func diff(before, after *desired) []Change {
+	var out []Change
+	for k, s := range after.states {
+		if old, ok := before.states[k]; ok && sameState(old, s) {
+			continue
+		}
+		out = append(out, Change{Op: events.OpUpsert, State: s})
+	}
+	for k, s := range before.states {
+		if _, ok := after.states[k]; ok || after.unknown[k] {
+			continue
+		}
+		out = append(out, Change{Op: events.OpDelete, State: s})
+	}
+	sortChanges(out)
+	return out
+}
+
+func sortChanges(cs []Change) {
+	rank := map[events.Kind]int{events.KindUser: 0, events.KindClass: 1, events.KindEnrollment: 2, events.KindSchedule: 3}
+	slices.SortFunc(cs, func(a, b Change) int {
+		// Deletions of enrollments before their class's; creations after.
+		ra, rb := rank[a.State.Kind()], rank[b.State.Kind()]
+		if a.Op == events.OpDelete {
+			ra = 10 - ra
+		}
+		if b.Op == events.OpDelete {
+			rb = 10 - rb
+		}
+		if ra != rb {
+			return ra - rb
+		}
+		return strings.Compare(a.Key(), b.Key())
+	})
+}
+
+func sameState(a, b events.KeyedState) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+// EventResult is what one event means for Class.
+type EventResult struct {
+	Changes []Change
+	// Known is false for event types that do not affect Class; they are
+	// counted and skipped.
+	Known bool
+	// Notes say why some states are withheld (no personal data).
+	Notes []string
+}
+
+// Apply applies the event to the roster and returns the changes it causes.
+// An error means the event is malformed: the roster is unchanged and the
+// event is to be rejected.
+func (m Mapper) Apply(r *Roster, ev datahub.Event) (EventResult, error) {
+	trial := r.Clone()
+	sc, known, err := trial.applyEvent(ev)
+	if err != nil || !known {
+		return EventResult{Known: known}, err
+	}
+	before := m.scope(r, sc)
+	// A teacher event may add sections (the teacher became known) that were
+	// not in the old scope: take the union of both rosters' scopes.
+	if len(sc.teachers) > 0 {
+		sc.sections = union(sc.sections, trial.sectionsOf(sc.teachers[0]))
+		before = m.scope(r, sc)
+	}
+	after := m.scope(trial, sc)
+	*r = *trial
+	return EventResult{Changes: diff(before, after), Known: true, Notes: after.notes}, nil
+}
+
+// Resync compares the whole district before and after a full read.
+func (m Mapper) Resync(before, after *Roster) EventResult {
+	a := m.Desired(after)
+	return EventResult{Changes: diff(m.Desired(before), a), Known: true, Notes: a.notes}
+}
+
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, x := range b {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// States lists the whole district's desired Class states, sorted by kind and
+// key: what Class should hold (tests and resync compare against it).
+func (m Mapper) States(r *Roster) []events.KeyedState {
+	d := m.Desired(r)
+	out := make([]events.KeyedState, 0, len(d.states))
+	for _, s := range d.states {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b events.KeyedState) int {
+		return strings.Compare(string(a.Kind())+"/"+a.Key(), string(b.Kind())+"/"+b.Key())
+	})
+	return out
+}

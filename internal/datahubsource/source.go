@@ -1,0 +1,516 @@
+package datahubsource
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/rollcall/rollcall/internal/clients/datahub"
+	"github.com/rollcall/rollcall/internal/events"
+	"github.com/rollcall/rollcall/internal/valve"
+)
+
+// Bucket names of the DataHub source.
+const (
+	// CursorBucket holds per tenant the feed position: the last NEXT uri and
+	// the last event id applied. The uri is what the feed continues from; the
+	// id is what an operator (and a re-built uri, should the feed change its
+	// link format) can check it against.
+	CursorBucket = "DATAHUB_CURSORS"
+	// RosterBucket (an object store) holds per tenant the roster projection
+	// together with the cursor it was built at: written in one piece, so the
+	// two can never disagree.
+	RosterBucket = "DATAHUB_ROSTERS"
+)
+
+// PollIntervalDefault is how often the feed is read when nothing triggers it.
+const PollIntervalDefault = 5 * time.Second
+
+// testHookBeforeSave, set by tests, runs after a batch is published and
+// before the cursor moves: an error there is a poller killed at that line.
+var testHookBeforeSave func() error
+
+// Cursor is the feed position of a tenant.
+type Cursor struct {
+	Next        string    `json:"next"`
+	LastEventID string    `json:"last_event_id"`
+	Updated     time.Time `json:"updated"`
+	Resyncs     int       `json:"resyncs"`
+}
+
+// saved is what the roster object holds.
+type saved struct {
+	Cursor  Cursor                   `json:"cursor"`
+	Roster  *Roster                  `json:"roster"`
+	Pending map[string]pendingDelete `json:"pending,omitempty"`
+}
+
+// pendingDelete is a deletion waiting out the grace period.
+type pendingDelete struct {
+	Due time.Time  `json:"due"`
+	Msg valve.Held `json:"msg"`
+}
+
+// Stores are the JetStream resources of the DataHub source.
+type Stores struct {
+	Cursors jetstream.KeyValue
+	Rosters jetstream.ObjectStore
+	Held    *valve.Store
+}
+
+// EnsureStores creates or updates them.
+func EnsureStores(ctx context.Context, js jetstream.JetStream, replicas int) (*Stores, error) {
+	replicas = cmp.Or(replicas, 1)
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: CursorBucket, Description: "rollcall DataHub feed cursors", History: 5, Storage: jetstream.FileStorage, Replicas: replicas})
+	if err != nil {
+		return nil, fmt.Errorf("ensure bucket %s: %w", CursorBucket, err)
+	}
+	obj, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: RosterBucket, Description: "rollcall DataHub roster projections", Storage: jetstream.FileStorage, Replicas: replicas})
+	if err != nil {
+		return nil, fmt.Errorf("ensure object store %s: %w", RosterBucket, err)
+	}
+	held, err := valve.EnsureStore(ctx, js, replicas)
+	if err != nil {
+		return nil, err
+	}
+	return &Stores{Cursors: kv, Rosters: obj, Held: held}, nil
+}
+
+// Deletion policies.
+const (
+	PolicyDelete = "delete"
+	PolicyIgnore = "ignore"
+	PolicyGrace  = "grace"
+)
+
+// Config configures a [Source].
+type Config struct {
+	Tenant string
+	Client *datahub.Client
+	JS     jetstream.JetStream
+	Stores *Stores
+	// PollInterval defaults to [PollIntervalDefault].
+	PollInterval time.Duration
+	// DeletionPolicy is delete (default), ignore or grace.
+	DeletionPolicy string
+	GracePeriod    time.Duration
+	// MaxDeleteShare defaults to [valve.MaxDeleteShareDefault].
+	MaxDeleteShare float64
+	// Trigger, when it yields, polls at once (the webhook).
+	Trigger <-chan struct{}
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// Stats counts what a source did.
+type Stats struct {
+	EventsPolled, EventsSkipped, EventsRejected atomic.Int64
+	MessagesPublished, DeletesHeld              atomic.Int64
+	Resyncs, Polls                              atomic.Int64
+}
+
+// Source follows one tenant's DataHub feed.
+type Source struct {
+	cfg    Config
+	mapper Mapper
+	log    *slog.Logger
+	now    func() time.Time
+	Stats  Stats
+}
+
+// New returns a source; Run runs it.
+func New(cfg Config) *Source {
+	cfg.PollInterval = cmp.Or(cfg.PollInterval, PollIntervalDefault)
+	cfg.DeletionPolicy = cmp.Or(cfg.DeletionPolicy, PolicyDelete)
+	cfg.MaxDeleteShare = cmp.Or(cfg.MaxDeleteShare, valve.MaxDeleteShareDefault)
+	s := &Source{cfg: cfg, mapper: Mapper{Tenant: cfg.Tenant}, log: cmp.Or(cfg.Logger, slog.Default()), now: cfg.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.log = s.log.With(slog.String("tenant", cfg.Tenant), slog.String("source", source))
+	return s
+}
+
+// Run polls until ctx ends. Errors are logged and retried; it returns only
+// ctx's end.
+func (s *Source) Run(ctx context.Context) error {
+	failures := 0
+	for {
+		err := s.PollOnce(ctx)
+		wait := s.cfg.PollInterval
+		switch {
+		case err == nil:
+			failures = 0
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, datahub.ErrUnauthorized):
+			// Permanent for the tenant until an operator fixes the secret;
+			// keep trying slowly, never lose the cursor.
+			s.log.Error("DataHub refused the tenant's credentials; polling paused until they work", slog.Any("error", err))
+			wait = max(wait, time.Minute)
+		default:
+			failures++
+			wait = min(wait*time.Duration(1<<min(failures, 6)), 5*time.Minute)
+			s.log.Warn("poll failed; retrying", slog.Any("error", err), slog.Duration("in", wait))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-s.cfg.Trigger:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// PollOnce brings the tenant up to date: a full sync on first start or when
+// the feed refused the cursor, then every event after the cursor.
+func (s *Source) PollOnce(ctx context.Context) error {
+	s.Stats.Polls.Add(1)
+	st, err := s.load(ctx)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		return s.resync(ctx, nil, "first start of the tenant")
+	}
+	if err := s.releaseDuePending(ctx, st); err != nil {
+		return err
+	}
+	for {
+		page, err := s.cfg.Client.EventsPage(ctx, st.Cursor.Next)
+		if errors.Is(err, datahub.ErrCursorRejected) {
+			s.Stats.Resyncs.Add(1)
+			s.log.Warn("DataHub refused the cursor (older than the feed keeps, or unknown): full resync",
+				slog.String("last_event_id", st.Cursor.LastEventID))
+			return s.resync(ctx, st, "the feed refused the cursor")
+		}
+		if err != nil {
+			return err
+		}
+		if page.Len() == 0 {
+			return nil
+		}
+		if err := s.applyPage(ctx, st, page); err != nil {
+			return err
+		}
+		if page.Next == "" {
+			return nil
+		}
+	}
+}
+
+func (s *Source) applyPage(ctx context.Context, st *saved, page datahub.Page[datahub.Event]) error {
+	roster := st.Roster.Clone()
+	var out []outgoing
+	for _, bad := range page.Malformed {
+		s.Stats.EventsRejected.Add(1)
+		out = append(out, s.rejection(bad.ID, bad.Raw, bad.Err.Error()))
+	}
+	lastID := st.Cursor.LastEventID
+	items := page.Items
+	if st.Cursor.Next == "" && lastID != "" {
+		// DataHub gave no NEXT link after the head, so the feed is read from
+		// its start: skip what the cursor covers.
+		for i, ev := range items {
+			if ev.ID == lastID {
+				items = items[i+1:]
+				break
+			}
+		}
+	}
+	for _, ev := range items {
+		s.Stats.EventsPolled.Add(1)
+		lastID = ev.ID
+		res, err := s.mapper.Apply(roster, ev)
+		if err != nil {
+			s.Stats.EventsRejected.Add(1)
+			out = append(out, s.rejection(ev.ID, ev.Raw, err.Error()))
+			continue
+		}
+		if !res.Known {
+			s.Stats.EventsSkipped.Add(1)
+			s.log.Debug("event type does not affect Class; skipped", slog.String("type", ev.Type), slog.String("event_id", ev.ID))
+			continue
+		}
+		for _, note := range res.Notes {
+			s.log.Info("state withheld", slog.String("event_id", ev.ID), slog.String("why", note))
+		}
+		version := events.Version{Time: ev.Created, Seq: ev.ID}
+		for i, c := range res.Changes {
+			m, err := events.NewMessage(s.cfg.Tenant, c.Op, c.State, version, events.Origin{Source: source, ID: ev.ID})
+			if err != nil {
+				out = append(out, s.rejection(ev.ID, ev.Raw, err.Error()))
+				continue
+			}
+			m.ID = events.DataHubMessageID(s.cfg.Tenant, ev.ID, i)
+			out = append(out, outgoing{msg: m, key: c.Key(), op: c.Op, kind: c.State.Kind()})
+		}
+	}
+	next := Cursor{Next: cmp.Or(page.Next, st.Cursor.Next), LastEventID: lastID, Updated: s.now().UTC(), Resyncs: st.Cursor.Resyncs}
+	return s.commit(ctx, st, roster, next, out, "events up to "+lastID)
+}
+
+// outgoing is a message to publish, or a rejected record.
+type outgoing struct {
+	msg      events.Message
+	key      string
+	op       events.Op
+	kind     events.Kind
+	rejected *nats.Msg
+}
+
+func (s *Source) rejection(eventID string, raw json.RawMessage, reason string) outgoing {
+	s.log.Warn("event rejected to the dead-letter stream", slog.String("event_id", eventID), slog.String("reason", reason))
+	msg := nats.NewMsg(events.RejectedSubject(s.cfg.Tenant))
+	msg.Data = bytes.Clone(raw)
+	msg.Header.Set(events.HeaderDeadReason, reason)
+	msg.Header.Set(events.HeaderSource, "/rollcall/"+source+"/"+s.cfg.Tenant)
+	msg.Header.Set(events.HeaderDeadTime, s.now().UTC().Format(time.RFC3339Nano))
+	msg.Header.Set(nats.MsgIdHdr, "rejected:"+s.cfg.Tenant+":"+eventID)
+	return outgoing{rejected: msg}
+}
+
+// commit publishes a batch's messages, holds or defers deletions as the
+// policy and the safety valve say, waits for JetStream to acknowledge every
+// one, and only then saves the roster and moves the cursor: a crash anywhere
+// before the save re-reads the same events and re-publishes the same ids,
+// which the stream's duplicate window drops.
+func (s *Source) commit(ctx context.Context, st *saved, roster *Roster, cursor Cursor, out []outgoing, what string) error {
+	pending := st.Pending
+	if pending == nil {
+		pending = map[string]pendingDelete{}
+	}
+	var publish []*nats.Msg
+	var deletes []valve.Held
+	upserted := map[string]bool{}
+	totals := valve.Totals{Classes: len(st.Roster.Sections), Enrollments: enrollmentCount(st.Roster)}
+	for _, o := range out {
+		if o.rejected != nil {
+			publish = append(publish, o.rejected)
+			continue
+		}
+		msg, err := events.Encode(o.msg)
+		if err != nil {
+			return err
+		}
+		if o.op == events.OpUpsert {
+			upserted[o.key] = true
+			delete(pending, o.key)
+			publish = append(publish, msg)
+			continue
+		}
+		switch s.cfg.DeletionPolicy {
+		case PolicyIgnore:
+			continue
+		case PolicyGrace:
+			pending[o.key] = pendingDelete{Due: s.now().Add(s.cfg.GracePeriod), Msg: valve.NewHeld(msg, o.key)}
+			continue
+		}
+		deletes = append(deletes, valve.NewHeld(msg, o.key))
+		switch o.kind {
+		case events.KindClass:
+			totals.DeletedClasses++
+		case events.KindEnrollment:
+			totals.DeletedEnrollments++
+		}
+	}
+	if exceeds, why := totals.Exceeds(s.cfg.MaxDeleteShare); exceeds {
+		set := valve.ChangeSet{ID: fmt.Sprintf("%d", s.now().UnixNano()), Tenant: s.cfg.Tenant, Created: s.now().UTC(), Reason: what + ": " + why, Messages: deletes}
+		if err := s.cfg.Stores.Held.Hold(ctx, set); err != nil {
+			return err
+		}
+		s.Stats.DeletesHeld.Add(int64(len(deletes)))
+		s.log.Warn("deletions held for approval (provisionctl approve/reject)", slog.String("change_set", set.ID), slog.String("reason", set.Reason))
+	} else {
+		for _, d := range deletes {
+			publish = append(publish, &nats.Msg{Subject: d.Subject, Header: d.Header, Data: d.Data})
+		}
+	}
+	if err := publishAll(ctx, s.cfg.JS, publish); err != nil {
+		return err
+	}
+	s.Stats.MessagesPublished.Add(int64(len(publish)))
+	if _, err := s.cfg.Stores.Held.Cancel(ctx, s.cfg.Tenant, upserted); err != nil {
+		return err
+	}
+	if testHookBeforeSave != nil {
+		if err := testHookBeforeSave(); err != nil {
+			return err
+		}
+	}
+	return s.save(ctx, &saved{Cursor: cursor, Roster: roster, Pending: pending})
+}
+
+func enrollmentCount(r *Roster) int {
+	n := 0
+	for _, s := range r.Sections {
+		n += len(s.Students) + len(s.Teachers)
+	}
+	return n
+}
+
+// publishAll publishes asynchronously and waits for every acknowledgement.
+func publishAll(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg) error {
+	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for _, m := range msgs {
+		stream := events.StreamName
+		if isRejected(m.Subject) {
+			stream = events.DLQStreamName
+		}
+		f, err := js.PublishMsgAsync(m, jetstream.WithExpectStream(stream))
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", m.Subject, err)
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("publish %s: %w", f.Msg().Subject, err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// isRejected reports whether a subject is a poller's rejected record, which
+// belongs to the dead-letter stream.
+func isRejected(subject string) bool {
+	return strings.HasPrefix(subject, events.SubjectRoot+".") && strings.HasSuffix(subject, ".rejected")
+}
+
+// releaseDuePending publishes deletions whose grace period has passed.
+func (s *Source) releaseDuePending(ctx context.Context, st *saved) error {
+	var due []*nats.Msg
+	for k, p := range st.Pending {
+		if !s.now().Before(p.Due) {
+			due = append(due, &nats.Msg{Subject: p.Msg.Subject, Header: p.Msg.Header, Data: p.Msg.Data})
+			delete(st.Pending, k)
+		}
+	}
+	if len(due) == 0 {
+		return nil
+	}
+	if err := publishAll(ctx, s.cfg.JS, due); err != nil {
+		return err
+	}
+	return s.save(ctx, st)
+}
+
+// resync reads the whole roster and publishes what differs from the known
+// one (everything, on a first start). The head of the feed is noted first,
+// so an event that happens during the read is applied after it, not lost.
+func (s *Source) resync(ctx context.Context, old *saved, why string) error {
+	head, err := s.cfg.Client.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("read the head of the feed: %w", err)
+	}
+	teachers, err := s.cfg.Client.Teachers(ctx)
+	if err != nil {
+		return err
+	}
+	students, err := s.cfg.Client.Students(ctx)
+	if err != nil {
+		return err
+	}
+	sections, err := s.cfg.Client.Sections(ctx)
+	if err != nil {
+		return err
+	}
+	now := RosterOf(teachers, students, sections)
+	before := NewRoster()
+	st := &saved{Roster: before}
+	if old != nil {
+		before, st = old.Roster, old
+	}
+	res := s.mapper.Resync(before, now)
+	// Versions of a full read sort after every event up to the head and
+	// before every event after it.
+	version := events.Version{Time: head.Created, Seq: head.ID + "~sync"}
+	runID := "sync@" + cmp.Or(head.ID, "empty-feed")
+	var out []outgoing
+	for _, c := range res.Changes {
+		m, err := events.NewMessage(s.cfg.Tenant, c.Op, c.State, version, events.Origin{Source: source, ID: runID})
+		if err != nil {
+			out = append(out, s.rejection(runID, nil, err.Error()))
+			continue
+		}
+		m.ID = events.SnapshotMessageID(s.cfg.Tenant, c.State.Kind(), c.State.Key(), runID)
+		out = append(out, outgoing{msg: m, key: c.Key(), op: c.Op, kind: c.State.Kind()})
+	}
+	s.log.Info("full sync of the roster", slog.String("why", why), slog.Int("teachers", len(teachers)),
+		slog.Int("students", len(students)), slog.Int("sections", len(sections)), slog.Int("changes", len(out)))
+	resyncs := st.Cursor.Resyncs
+	if old != nil {
+		resyncs++
+	}
+	cursor := Cursor{Next: head.Next, LastEventID: head.ID, Updated: s.now().UTC(), Resyncs: resyncs}
+	return s.commit(ctx, st, now, cursor, out, "full sync")
+}
+
+func (s *Source) load(ctx context.Context) (*saved, error) {
+	data, err := s.cfg.Stores.Rosters.GetBytes(ctx, s.cfg.Tenant)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load roster: %w", err)
+	}
+	var st saved
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("roster of %s is corrupt: %w", s.cfg.Tenant, err)
+	}
+	if st.Roster == nil {
+		st.Roster = NewRoster()
+	}
+	return &st, nil
+}
+
+// save writes the roster with its cursor in one object, then the cursor to
+// its bucket for operators. The object is the truth: if a crash falls
+// between the two writes, the next start reads the object.
+func (s *Source) save(ctx context.Context, st *saved) error {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if _, err := s.cfg.Stores.Rosters.PutBytes(ctx, s.cfg.Tenant, data); err != nil {
+		return fmt.Errorf("save roster: %w", err)
+	}
+	cur, err := json.Marshal(st.Cursor)
+	if err != nil {
+		return err
+	}
+	if _, err := s.cfg.Stores.Cursors.Put(ctx, s.cfg.Tenant, cur); err != nil {
+		return fmt.Errorf("save cursor: %w", err)
+	}
+	return nil
+}
+
+// ReadCursor returns a tenant's cursor, for status.
+func ReadCursor(ctx context.Context, kv jetstream.KeyValue, tenant string) (Cursor, bool, error) {
+	var c Cursor
+	e, err := kv.Get(ctx, tenant)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return c, false, nil
+	}
+	if err != nil {
+		return c, false, err
+	}
+	return c, true, json.Unmarshal(e.Value(), &c)
+}
