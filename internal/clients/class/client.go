@@ -22,6 +22,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/rollcall/rollcall/internal/httpx"
 )
 
 const (
@@ -59,8 +61,8 @@ type Option func(*Client)
 
 // WithHTTPClient makes the client send its requests through h. Defaults to an
 // http.Client with a Timeout of [TimeoutDefault] and the transport of
-// [NewTransport]; a caller that brings its own client and traces it should
-// build its transport with [NewTransport] too, or its spans will carry query
+// [httpx.NewTransport]; a caller that brings its own client and traces it should
+// build its transport with [httpx.NewTransport] too, or its spans will carry query
 // strings. A nil h keeps the default.
 func WithHTTPClient(h *http.Client) Option {
 	return func(c *Client) {
@@ -116,7 +118,7 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 		opt(c)
 	}
 	if c.http == nil {
-		c.http = &http.Client{Timeout: TimeoutDefault, Transport: NewTransport(pooledTransport())}
+		c.http = &http.Client{Timeout: TimeoutDefault, Transport: httpx.NewTransport(pooledTransport())}
 	}
 	return c, nil
 }
