@@ -38,7 +38,7 @@ type pipeline struct {
 	stop   func()
 }
 
-func newPipeline(t *testing.T, pollInterval time.Duration) *pipeline {
+func newPipeline(t *testing.T, pollInterval time.Duration, opts ...func(*datahubsource.Config)) *pipeline {
 	t.Helper()
 	ns := natstest.Start(t)
 	_, js := ns.Connect(t)
@@ -61,7 +61,11 @@ func newPipeline(t *testing.T, pollInterval time.Duration) *pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.src = datahubsource.New(datahubsource.Config{Tenant: tenant, Client: client, JS: js, Stores: stores, PollInterval: pollInterval, Logger: quiet})
+	cfg := datahubsource.Config{Tenant: tenant, Client: client, JS: js, Stores: stores, PollInterval: pollInterval, Logger: quiet}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	p.src = datahubsource.New(cfg)
 	cc, err := class.New(p.cls.URL(), "class-key")
 	if err != nil {
 		t.Fatal(err)
@@ -245,6 +249,23 @@ func (p *pipeline) step(t *testing.T, what string, eventID string) {
 	p.converged(t, 30*time.Second, what)
 }
 
+// classNamed waits until a section's class in Class has the name.
+func (p *pipeline) classNamed(t *testing.T, sectionID, name string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if c, ok := p.cls.FindClass(events.ExternalID("datahub", tenant, "section", sectionID)); ok && c.Name == name {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("class of section %s not named %q within 30s", sectionID, name)
+		}
+		<-tick.C
+	}
+}
+
 func (p *pipeline) noDuplicates(t *testing.T) {
 	t.Helper()
 	if d := p.cls.Duplicates(); len(d) > 0 {
@@ -360,5 +381,61 @@ func TestMalformedEventsAreRejectedAndTheFeedGoesOn(t *testing.T) {
 	}
 	if !strings.Contains(string(msg.Data), "No id") {
 		t.Errorf("rejected record does not hold the raw event: %s", msg.Data)
+	}
+}
+
+func TestSafetyValveHoldsAMassDeletionUntilApproved(t *testing.T) {
+	p := newPipeline(t, 50*time.Millisecond)
+	p.hub.Populate(5, 40, 10, 4)
+	stop := p.runSource(t)
+	p.converged(t, 30*time.Second, "first sync")
+	stop() // so that the four deletions land in one poll
+	sections := p.hub.Sections()
+	var last string
+	for _, s := range sections[:4] { // 40 % of the classes
+		last = p.hub.DeleteSection(s.ID)
+	}
+	p.runSource(t)
+	p.caughtUp(t, last)
+	ctx := context.Background()
+	sets, err := p.stores.Held.List(ctx, tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sets) != 1 || len(sets[0].Messages) == 0 {
+		for _, s := range sets {
+			t.Logf("set %s: %s (%d)", s.ID, s.Reason, len(s.Messages))
+		}
+		t.Fatalf("%d held change sets, want one with the deletions", len(sets))
+	}
+	t.Logf("held: %s (%d deletions)", sets[0].Reason, len(sets[0].Messages))
+	for _, s := range sections[:4] {
+		if _, ok := p.cls.FindClass(events.ExternalID("datahub", tenant, "section", s.ID)); !ok {
+			t.Fatalf("class of section %s deleted while its deletion is held", s.ID)
+		}
+	}
+	// A later change still flows while the deletions wait.
+	p.caughtUp(t, p.hub.UpdateSection(sections[5].ID, "Still flowing", ""))
+	p.classNamed(t, sections[5].ID, "Still flowing")
+	n, err := p.stores.Held.Approve(ctx, p.js, tenant, sets[0].ID)
+	if err != nil || n != len(sets[0].Messages) {
+		t.Fatalf("approve: %d, %v", n, err)
+	}
+	p.converged(t, 30*time.Second, "held deletions approved")
+	p.noDuplicates(t)
+}
+
+func TestIgnorePolicyNeverDeletes(t *testing.T) {
+	p := newPipeline(t, 50*time.Millisecond, func(c *datahubsource.Config) { c.DeletionPolicy = datahubsource.PolicyIgnore })
+	p.hub.Populate(3, 20, 4, 4)
+	p.runSource(t)
+	p.converged(t, 30*time.Second, "first sync")
+	sec := p.hub.Sections()[0]
+	p.caughtUp(t, p.hub.DeleteSection(sec.ID))
+	renamed := p.hub.Sections()[0]
+	p.caughtUp(t, p.hub.UpdateSection(renamed.ID, "After", ""))
+	p.classNamed(t, renamed.ID, "After")
+	if _, ok := p.cls.FindClass(events.ExternalID("datahub", tenant, "section", sec.ID)); !ok {
+		t.Error("deletion policy ignore, yet the class was deleted")
 	}
 }

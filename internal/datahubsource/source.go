@@ -260,7 +260,7 @@ func (s *Source) applyPage(ctx context.Context, st *saved, page datahub.Page[dat
 		}
 	}
 	next := Cursor{Next: cmp.Or(page.Next, st.Cursor.Next), LastEventID: lastID, Updated: s.now().UTC(), Resyncs: st.Cursor.Resyncs}
-	return s.commit(ctx, st, roster, next, out, "events up to "+lastID)
+	return s.commit(ctx, st, roster, next, out, "upto-"+lastID, "events up to "+lastID)
 }
 
 // outgoing is a message to publish, or a rejected record.
@@ -288,7 +288,7 @@ func (s *Source) rejection(eventID string, raw json.RawMessage, reason string) o
 // one, and only then saves the roster and moves the cursor: a crash anywhere
 // before the save re-reads the same events and re-publishes the same ids,
 // which the stream's duplicate window drops.
-func (s *Source) commit(ctx context.Context, st *saved, roster *Roster, cursor Cursor, out []outgoing, what string) error {
+func (s *Source) commit(ctx context.Context, st *saved, roster *Roster, cursor Cursor, out []outgoing, batchID, what string) error {
 	pending := st.Pending
 	if pending == nil {
 		pending = map[string]pendingDelete{}
@@ -328,7 +328,9 @@ func (s *Source) commit(ctx context.Context, st *saved, roster *Roster, cursor C
 		}
 	}
 	if exceeds, why := totals.Exceeds(s.cfg.MaxDeleteShare); exceeds {
-		set := valve.ChangeSet{ID: fmt.Sprintf("%d", s.now().UnixNano()), Tenant: s.cfg.Tenant, Created: s.now().UTC(), Reason: what + ": " + why, Messages: deletes}
+		// The id comes from the batch, so a batch re-run after a crash
+		// holds the same set again instead of a second one.
+		set := valve.ChangeSet{ID: batchID, Tenant: s.cfg.Tenant, Created: s.now().UTC(), Reason: what + ": " + why, Messages: deletes}
 		if err := s.cfg.Stores.Held.Hold(ctx, set); err != nil {
 			return err
 		}
@@ -351,7 +353,12 @@ func (s *Source) commit(ctx context.Context, st *saved, roster *Roster, cursor C
 			return err
 		}
 	}
-	return s.save(ctx, &saved{Cursor: cursor, Roster: roster, Pending: pending})
+	next := &saved{Cursor: cursor, Roster: roster, Pending: pending}
+	if err := s.save(ctx, next); err != nil {
+		return err
+	}
+	*st = *next
+	return nil
 }
 
 func enrollmentCount(r *Roster) int {
@@ -460,7 +467,7 @@ func (s *Source) resync(ctx context.Context, old *saved, why string) error {
 		resyncs++
 	}
 	cursor := Cursor{Next: head.Next, LastEventID: head.ID, Updated: s.now().UTC(), Resyncs: resyncs}
-	return s.commit(ctx, st, now, cursor, out, "full sync")
+	return s.commit(ctx, st, now, cursor, out, "sync-"+cmp.Or(head.ID, "empty"), "full sync")
 }
 
 func (s *Source) load(ctx context.Context) (*saved, error) {
