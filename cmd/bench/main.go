@@ -45,6 +45,11 @@ func main() {
 	concurrency := flag.Int("concurrency", 32, "worker concurrency")
 	latency := flag.Duration("latency", 50*time.Millisecond, "added latency of every Class call in the third run")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	only := flag.String("only", "", "run only one suite: worker or datahub")
+	rate := flag.Int("rate", 50, "DataHub events per second in the latency run")
+	duration := flag.Duration("duration", 10*time.Second, "length of the DataHub latency run")
+	pollInterval := flag.Duration("poll-interval", time.Second, "DataHub poll interval in the latency run")
+	nEvents := flag.Int("n-events", 5000, "pending DataHub events in the throughput run")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -59,14 +64,24 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*n, *nLatency, *concurrency, *latency); err != nil {
+	if err := run(suites{only: *only, n: *n, nLatency: *nLatency, concurrency: *concurrency, latency: *latency,
+		rate: *rate, duration: *duration, pollInterval: *pollInterval, nEvents: *nEvents}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func run(n, nLatency, concurrency int, latency time.Duration) error {
+type suites struct {
+	only                     string
+	n, nLatency, concurrency int
+	latency                  time.Duration
+	rate, nEvents            int
+	duration, pollInterval   time.Duration
+}
+
+func run(o suites) error {
+	n, nLatency, concurrency, latency := o.n, o.nLatency, o.concurrency, o.latency
 	dir, err := os.MkdirTemp("", "rollcall-bench-")
 	if err != nil {
 		return err
@@ -89,6 +104,35 @@ func run(n, nLatency, concurrency int, latency time.Duration) error {
 	ctx := context.Background()
 	fmt.Printf("rollcall bench: %s/%s, %d CPUs, Go %s\n\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
 
+	res, err := events.EnsureResources(ctx, js, events.StreamSettings{})
+	if err != nil {
+		return err
+	}
+	if o.only == "" || o.only == "worker" {
+		if err := workerSuite(ctx, js, res, n, nLatency, concurrency, latency); err != nil {
+			return err
+		}
+	}
+	if o.only == "" || o.only == "datahub" {
+		p50, p99, count, err := datahubLatency(ctx, js, res, o.rate, o.duration, o.pollInterval)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%-58s p50 %s  p99 %s  (%d changes; aim p99 < %s)\n",
+			fmt.Sprintf("DataHub event → applied, %d events/s, poll %s", o.rate, o.pollInterval),
+			p50.Round(time.Millisecond), p99.Round(time.Millisecond), count, o.pollInterval+500*time.Millisecond)
+		syncMsgs, syncTook, evs, msgs, err := datahubThroughput(ctx, js, o.nEvents)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%-58s %9.0f msg/s  (%d messages in %s)\n", "DataHub first sync (5,000 students, 400 sections)",
+			float64(syncMsgs)/syncTook.Seconds(), syncMsgs, syncTook.Round(time.Millisecond))
+		fmt.Printf("%-58s %9.0f events/s, %.0f msg/s\n", fmt.Sprintf("DataHub poll of %d pending events (map + publish)", o.nEvents), evs, msgs)
+	}
+	return nil
+}
+
+func workerSuite(ctx context.Context, js jetstream.JetStream, res *events.Resources, n, nLatency, concurrency int, latency time.Duration) error {
 	raw1, err := rawConsume(ctx, js, "RAW1", n, 1)
 	if err != nil {
 		return err
@@ -101,10 +145,6 @@ func run(n, nLatency, concurrency int, latency time.Duration) error {
 	fmt.Printf("%-58s %9.0f msg/s\n", fmt.Sprintf("raw JetStream consume + double ack, %d in flight", concurrency), raw32)
 	ceiling := max(raw1, raw32)
 
-	res, err := events.EnsureResources(ctx, js, events.StreamSettings{})
-	if err != nil {
-		return err
-	}
 	w0, calls0, err := workerRun(ctx, js, res, "nolatency", n, concurrency, 0)
 	if err != nil {
 		return err

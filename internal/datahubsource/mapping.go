@@ -236,20 +236,13 @@ type EventResult struct {
 // An error means the event is malformed: the roster is unchanged and the
 // event is to be rejected.
 func (m Mapper) Apply(r *Roster, ev datahub.Event) (EventResult, error) {
-	trial := r.Clone()
-	sc, known, err := trial.applyEvent(ev)
+	sc, change, known, err := r.planEvent(ev)
 	if err != nil || !known {
 		return EventResult{Known: known}, err
 	}
 	before := m.scope(r, sc)
-	// A teacher event may add sections (the teacher became known) that were
-	// not in the old scope: take the union of both rosters' scopes.
-	if len(sc.teachers) > 0 {
-		sc.sections = union(sc.sections, trial.sectionsOf(sc.teachers[0]))
-		before = m.scope(r, sc)
-	}
-	after := m.scope(trial, sc)
-	*r = *trial
+	change()
+	after := m.scope(r, sc)
 	return EventResult{Changes: diff(before, after), Known: true, Notes: after.notes}, nil
 }
 

@@ -81,83 +81,81 @@ func malformedf(format string, args ...any) error {
 	return &errMalformed{reason: fmt.Sprintf(format, args...)}
 }
 
-// applyEvent changes the roster as the event says and returns the scope it
-// touched. known is false for a type that does not affect Class.
-func (r *Roster) applyEvent(ev datahub.Event) (scope eventScope, known bool, err error) {
+// planEvent reads the event against the roster and returns the scope it
+// touches and the change to make, without making it, so the caller can read
+// the scope's state before. known is false for a type that does not affect
+// Class.
+func (r *Roster) planEvent(ev datahub.Event) (scope eventScope, change func(), known bool, err error) {
 	action := ev.Action()
 	switch action {
 	case "created", "updated", "deleted":
 	default:
-		return scope, false, nil
+		return scope, nil, false, nil
 	}
-	switch ev.Resource() {
-	case "teachers":
-		id, err := objectID(ev)
-		if err != nil {
-			return scope, true, err
-		}
-		scope.sections = r.sectionsOf(id)
-		scope.teachers = []string{id}
-		if action == "deleted" {
-			delete(r.Teachers, id)
-			// DataHub, like Clever, takes a departed teacher out of their
-			// sections without events of its own.
-			for _, sid := range scope.sections {
-				s := r.Sections[sid]
-				s.Teachers = slices.DeleteFunc(s.Teachers, func(t string) bool { return t == id })
-				if s.Teacher == id {
-					s.Teacher = ""
-				}
-				r.Sections[sid] = s
-			}
-			return scope, true, nil
-		}
-		t, err := merge(r.Teachers[id], ev, datahub.DecodeTeacher)
-		if err != nil {
-			return scope, true, err
-		}
-		r.Teachers[id] = t
-	case "students":
-		id, err := objectID(ev)
-		if err != nil {
-			return scope, true, err
-		}
-		scope.sections = r.sectionsOf(id)
-		if action == "deleted" {
-			delete(r.Students, id)
-			for _, sid := range scope.sections {
-				s := r.Sections[sid]
-				s.Students = slices.DeleteFunc(s.Students, func(p string) bool { return p == id })
-				r.Sections[sid] = s
-			}
-			return scope, true, nil
-		}
-		s, err := merge(r.Students[id], ev, datahub.DecodeStudent)
-		if err != nil {
-			return scope, true, err
-		}
-		r.Students[id] = s
-	case "sections":
-		id, err := objectID(ev)
-		if err != nil {
-			return scope, true, err
-		}
-		scope.sections = []string{id}
-		if action == "deleted" {
-			delete(r.Sections, id)
-			return scope, true, nil
-		}
-		s, err := merge(r.Sections[id], ev, datahub.DecodeSection)
-		if err != nil {
-			return scope, true, err
-		}
-		r.Sections[id] = s
+	resource := ev.Resource()
+	switch resource {
+	case "teachers", "students", "sections":
 	default:
 		// Districts, schools, contacts, admins, and whatever DataHub adds:
 		// nothing of them reaches Class.
-		return scope, false, nil
+		return scope, nil, false, nil
 	}
-	return scope, true, nil
+	id, err := objectID(ev)
+	if err != nil {
+		return scope, nil, true, err
+	}
+	switch resource {
+	case "teachers":
+		scope.sections = r.sectionsOf(id)
+		scope.teachers = []string{id}
+		if action == "deleted" {
+			return scope, func() {
+				delete(r.Teachers, id)
+				// DataHub, like Clever, takes a departed teacher out of
+				// their sections without events of its own.
+				for _, sid := range scope.sections {
+					s := r.Sections[sid]
+					s.Teachers = slices.DeleteFunc(slices.Clone(s.Teachers), func(t string) bool { return t == id })
+					if s.Teacher == id {
+						s.Teacher = ""
+					}
+					r.Sections[sid] = s
+				}
+			}, true, nil
+		}
+		t, err := merge(r.Teachers[id], ev, datahub.DecodeTeacher)
+		if err != nil {
+			return scope, nil, true, err
+		}
+		return scope, func() { r.Teachers[id] = t }, true, nil
+	case "students":
+		scope.sections = r.sectionsOf(id)
+		if action == "deleted" {
+			return scope, func() {
+				delete(r.Students, id)
+				for _, sid := range scope.sections {
+					s := r.Sections[sid]
+					s.Students = slices.DeleteFunc(slices.Clone(s.Students), func(p string) bool { return p == id })
+					r.Sections[sid] = s
+				}
+			}, true, nil
+		}
+		st, err := merge(r.Students[id], ev, datahub.DecodeStudent)
+		if err != nil {
+			return scope, nil, true, err
+		}
+		return scope, func() { r.Students[id] = st }, true, nil
+	default: // sections
+		scope.sections = []string{id}
+		if action == "deleted" {
+			return scope, func() { delete(r.Sections, id) }, true, nil
+		}
+		sec, err := merge(r.Sections[id], ev, datahub.DecodeSection)
+		if err != nil {
+			return scope, nil, true, err
+		}
+		return scope, func() { r.Sections[id] = sec }, true, nil
+	}
 }
 
 func objectID(ev datahub.Event) (string, error) {
