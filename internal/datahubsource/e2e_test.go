@@ -439,3 +439,25 @@ func TestIgnorePolicyNeverDeletes(t *testing.T) {
 		t.Error("deletion policy ignore, yet the class was deleted")
 	}
 }
+
+func TestGracePolicyDeletesOnlyAfterTheGracePeriod(t *testing.T) {
+	const grace = 1500 * time.Millisecond
+	p := newPipeline(t, 50*time.Millisecond, func(c *datahubsource.Config) {
+		c.DeletionPolicy = datahubsource.PolicyGrace
+		c.GracePeriod = grace
+	})
+	p.hub.Populate(3, 20, 6, 4)
+	p.runSource(t)
+	p.converged(t, 30*time.Second, "first sync")
+	sec := p.hub.Sections()[0]
+	deletedAt := time.Now()
+	p.caughtUp(t, p.hub.DeleteSection(sec.ID))
+	classID := events.ExternalID("datahub", tenant, "section", sec.ID)
+	if _, ok := p.cls.FindClass(classID); !ok && time.Since(deletedAt) < grace {
+		t.Fatal("class deleted before its grace period ended")
+	}
+	p.converged(t, 30*time.Second, "deletion after the grace period")
+	if took := time.Since(deletedAt); took < grace {
+		t.Errorf("class deleted %s after the event, before the %s grace period", took, grace)
+	}
+}
