@@ -1,23 +1,17 @@
 package datahubsource
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/rollcall/rollcall/internal/clients/datahub"
+	"github.com/rollcall/rollcall/internal/desired"
 	"github.com/rollcall/rollcall/internal/events"
 )
 
 // Change is one desired state to publish, or one entity to remove.
-type Change struct {
-	Op    events.Op
-	State events.KeyedState
-}
-
-// Key identifies a change's entity among all kinds.
-func (c Change) Key() string { return string(c.State.Kind()) + "/" + c.State.Key() }
+type Change = desired.Change
 
 // Mapper turns a tenant's roster into desired Class states.
 type Mapper struct {
@@ -28,30 +22,8 @@ const source = "datahub"
 
 func (m Mapper) ext(kind, id string) string { return events.ExternalID(source, m.Tenant, kind, id) }
 
-// desired holds the desired states of a scope, and the keys whose state
-// cannot be known now (a section without a primary teacher cannot be a Class
-// class): those are neither upserted nor deleted.
-type desired struct {
-	states  map[string]events.KeyedState
-	unknown map[string]bool
-	notes   []string // why states are unknown, without personal data
-}
-
-func newDesired() *desired {
-	return &desired{states: map[string]events.KeyedState{}, unknown: map[string]bool{}}
-}
-
-func (d *desired) add(s events.KeyedState) { d.states[string(s.Kind())+"/"+s.Key()] = s }
-
-func (d *desired) hold(kind events.Kind, key, note string) {
-	d.unknown[string(kind)+"/"+key] = true
-	if note != "" {
-		d.notes = append(d.notes, note)
-	}
-}
-
 // Desired is the whole district's desired state in Class.
-func (m Mapper) Desired(r *Roster) *desired {
+func (m Mapper) Desired(r *Roster) *desired.Set {
 	ids := make([]string, 0, len(r.Sections))
 	for id := range r.Sections {
 		ids = append(ids, id)
@@ -63,17 +35,17 @@ func (m Mapper) Desired(r *Roster) *desired {
 	return m.scope(r, eventScope{sections: ids, teachers: teachers})
 }
 
-func (m Mapper) scope(r *Roster, sc eventScope) *desired {
-	d := newDesired()
+func (m Mapper) scope(r *Roster, sc eventScope) *desired.Set {
+	d := desired.NewSet()
 	for _, id := range sc.teachers {
 		t, ok := r.Teachers[id]
 		if !ok {
 			continue
 		}
 		if u, note := m.user(t); note == "" {
-			d.add(u)
+			d.Add(u)
 		} else {
-			d.hold(events.KindUser, m.ext("teacher", id), note)
+			d.Hold(events.KindUser, m.ext("teacher", id), note)
 		}
 	}
 	for _, id := range sc.sections {
@@ -102,7 +74,7 @@ func (m Mapper) person(kind, id string, name datahub.Name, email string) events.
 }
 
 // section adds a section's class and enrollments.
-func (m Mapper) section(r *Roster, s datahub.Section, d *desired) {
+func (m Mapper) section(r *Roster, s datahub.Section, d *desired.Set) {
 	classID := m.ext("section", s.ID)
 	host, hasHost := r.Teachers[s.Teacher]
 	teachers := slices.Clone(s.Teachers)
@@ -115,9 +87,9 @@ func (m Mapper) section(r *Roster, s datahub.Section, d *desired) {
 		// the class is neither created nor deleted: one already in Class
 		// (its teacher left) stays, and its enrollments still follow the
 		// section.
-		d.hold(events.KindClass, classID, fmt.Sprintf("section %s has no primary teacher with an email", s.ID))
+		d.Hold(events.KindClass, classID, fmt.Sprintf("section %s has no primary teacher with an email", s.ID))
 	} else {
-		d.add(events.ClassState{
+		d.Add(events.ClassState{
 			ExtClassID:  classID,
 			Name:        className(s),
 			Description: classDescription(s),
@@ -142,12 +114,12 @@ func (m Mapper) section(r *Roster, s datahub.Section, d *desired) {
 	}
 }
 
-func (m Mapper) addEnrollment(d *desired, e events.EnrollmentState, kind, id string) {
+func (m Mapper) addEnrollment(d *desired.Set, e events.EnrollmentState, kind, id string) {
 	if e.FirstName == "" || e.LastName == "" {
-		d.hold(events.KindEnrollment, e.Key(), fmt.Sprintf("%s %s lacks a first or last name: Class enrollments need both", kind, id))
+		d.Hold(events.KindEnrollment, e.Key(), fmt.Sprintf("%s %s lacks a first or last name: Class enrollments need both", kind, id))
 		return
 	}
-	d.add(e)
+	d.Add(e)
 }
 
 func className(s datahub.Section) string {
@@ -176,52 +148,6 @@ func periodText(p string) string {
 	return "period " + p
 }
 
-// diff lists what turns before into after: upserts of new or changed states,
-// deletions of states gone (unless now unknown), in a deterministic order
-// (users, classes, enrollments; then by key) so a re-run gives the same
-// message ids.
-func diff(before, after *desired) []Change {
-	var out []Change
-	for k, s := range after.states {
-		if old, ok := before.states[k]; ok && sameState(old, s) {
-			continue
-		}
-		out = append(out, Change{Op: events.OpUpsert, State: s})
-	}
-	for k, s := range before.states {
-		if _, ok := after.states[k]; ok || after.unknown[k] {
-			continue
-		}
-		out = append(out, Change{Op: events.OpDelete, State: s})
-	}
-	sortChanges(out)
-	return out
-}
-
-func sortChanges(cs []Change) {
-	rank := map[events.Kind]int{events.KindUser: 0, events.KindClass: 1, events.KindEnrollment: 2, events.KindSchedule: 3}
-	slices.SortFunc(cs, func(a, b Change) int {
-		// Deletions of enrollments before their class's; creations after.
-		ra, rb := rank[a.State.Kind()], rank[b.State.Kind()]
-		if a.Op == events.OpDelete {
-			ra = 10 - ra
-		}
-		if b.Op == events.OpDelete {
-			rb = 10 - rb
-		}
-		if ra != rb {
-			return ra - rb
-		}
-		return strings.Compare(a.Key(), b.Key())
-	})
-}
-
-func sameState(a, b events.KeyedState) bool {
-	ja, _ := json.Marshal(a)
-	jb, _ := json.Marshal(b)
-	return string(ja) == string(jb)
-}
-
 // EventResult is what one event means for Class.
 type EventResult struct {
 	Changes []Change
@@ -243,13 +169,13 @@ func (m Mapper) Apply(r *Roster, ev datahub.Event) (EventResult, error) {
 	before := m.scope(r, sc)
 	change()
 	after := m.scope(r, sc)
-	return EventResult{Changes: diff(before, after), Known: true, Notes: after.notes}, nil
+	return EventResult{Changes: desired.Diff(before, after), Known: true, Notes: after.Notes}, nil
 }
 
 // Resync compares the whole district before and after a full read.
 func (m Mapper) Resync(before, after *Roster) EventResult {
 	a := m.Desired(after)
-	return EventResult{Changes: diff(m.Desired(before), a), Known: true, Notes: a.notes}
+	return EventResult{Changes: desired.Diff(m.Desired(before), a), Known: true, Notes: a.Notes}
 }
 
 func union(a, b []string) []string {
@@ -264,15 +190,5 @@ func union(a, b []string) []string {
 }
 
 // States lists the whole district's desired Class states, sorted by kind and
-// key: what Class should hold (tests and resync compare against it).
-func (m Mapper) States(r *Roster) []events.KeyedState {
-	d := m.Desired(r)
-	out := make([]events.KeyedState, 0, len(d.states))
-	for _, s := range d.states {
-		out = append(out, s)
-	}
-	slices.SortFunc(out, func(a, b events.KeyedState) int {
-		return strings.Compare(string(a.Kind())+"/"+a.Key(), string(b.Kind())+"/"+b.Key())
-	})
-	return out
-}
+// key: what Class should hold (tests compare against it).
+func (m Mapper) States(r *Roster) []events.KeyedState { return m.Desired(r).Sorted() }
