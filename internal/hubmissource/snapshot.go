@@ -1,0 +1,213 @@
+// Package hubmissource is the HUBmis source of the poller. HUBmis has no
+// event feed and a hard rate limit, so the source takes snapshots of a
+// school within a request budget (planner.go), maps each to the desired
+// Class state and diffs it against the last committed one (this file, pure),
+// and publishes the difference (source.go).
+package hubmissource
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/rollcall/rollcall/internal/desired"
+	"github.com/rollcall/rollcall/internal/events"
+)
+
+// Person is a student or a member of staff.
+type Person struct {
+	ID        string `json:"id"`
+	FirstName string `json:"first_name"`
+	LastName  string `json:"last_name"`
+	Email     string `json:"email,omitempty"`
+}
+
+// Lesson is one timetabled lesson of a set.
+type Lesson struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// Set is a subject set: a Class class.
+type Set struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// StudentCount and StaffIDs come with the list of sets, so a change of
+	// either is seen every cycle at no extra cost; the members themselves
+	// cost a request per set.
+	StudentCount int      `json:"student_count"`
+	StaffIDs     []string `json:"staff_ids"`
+	StudentIDs   []string `json:"student_ids"`
+	// MembersRead is when StudentIDs were read; zero if never.
+	MembersRead time.Time `json:"members_read,omitzero"`
+}
+
+// Snapshot is what the source knows of a school at one time. Parts not
+// re-read in a cycle are carried over from the previous snapshot with their
+// read times, so a snapshot is always complete and says how old each part is.
+type Snapshot struct {
+	ID             string    `json:"id"`
+	Taken          time.Time `json:"taken"`
+	AcademicYearID string    `json:"academic_year_id"`
+	// YearEnd is when the academic year ends: after a rollover, last year's
+	// classes stay until then.
+	YearEnd  time.Time         `json:"year_end,omitzero"`
+	Timezone string            `json:"timezone"`
+	Staff    map[string]Person `json:"staff"`
+	Students map[string]Person `json:"students"`
+	Sets     map[string]Set    `json:"sets"`
+	// Lessons per set, inside [WindowStart, WindowEnd), from staff
+	// calendars; CalendarsRead per staff id.
+	Lessons       map[string][]Lesson  `json:"lessons"`
+	CalendarsRead map[string]time.Time `json:"calendars_read"`
+	WindowStart   time.Time            `json:"window_start"`
+	WindowEnd     time.Time            `json:"window_end"`
+	// Missing counts, per "<kind>/<key>", the consecutive snapshots an entity
+	// has been missing from, for the grace deletion policy; Carried holds
+	// their last desired state meanwhile.
+	Missing map[string]int `json:"missing,omitempty"`
+	// Retired are last year's sets kept until the old year ends.
+	Retired   map[string]Set `json:"retired,omitempty"`
+	RetiredAt time.Time      `json:"retired_until,omitzero"`
+}
+
+// NewSnapshot returns an empty snapshot.
+func NewSnapshot() *Snapshot {
+	return &Snapshot{Staff: map[string]Person{}, Students: map[string]Person{}, Sets: map[string]Set{},
+		Lessons: map[string][]Lesson{}, CalendarsRead: map[string]time.Time{}, Missing: map[string]int{}}
+}
+
+// Oldest is the read time of the oldest data the snapshot holds (set
+// members and staff calendars): the staleness a cycle reports.
+func (s *Snapshot) Oldest() time.Time {
+	var oldest time.Time
+	older := func(t time.Time) {
+		if !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
+			oldest = t
+		}
+	}
+	for _, set := range s.Sets {
+		older(set.MembersRead)
+	}
+	for _, t := range s.CalendarsRead {
+		older(t)
+	}
+	if oldest.IsZero() {
+		return s.Taken
+	}
+	return oldest
+}
+
+// Mapper maps a snapshot to the desired Class state of one tenant.
+type Mapper struct {
+	Tenant string
+	// Timezone is the tenant's configured zone; the school's is used when empty.
+	Timezone string
+}
+
+const source = "hubmis"
+
+func (m Mapper) ext(kind, id string) string { return events.ExternalID(source, m.Tenant, kind, id) }
+
+// Desired is the school's desired Class state: teaching staff as users,
+// sets as classes hosted by their first member of staff, members as
+// enrollments, and lessons inside the window as the class's schedule.
+func (m Mapper) Desired(s *Snapshot) *desired.Set {
+	d := desired.NewSet()
+	tz := m.Timezone
+	if tz == "" {
+		tz = s.Timezone
+	}
+	teaching := map[string]bool{}
+	sets := s.Sets
+	if len(s.Retired) > 0 {
+		sets = maps.Clone(s.Sets)
+		maps.Copy(sets, s.Retired)
+	}
+	for _, id := range slices.Sorted(maps.Keys(sets)) {
+		set := sets[id]
+		classID := m.ext("set", id)
+		var host *Person
+		for _, sid := range set.StaffIDs {
+			if p, ok := s.Staff[sid]; ok && p.Email != "" {
+				host = &p
+				break
+			}
+		}
+		if host == nil {
+			d.Hold(events.KindClass, classID, fmt.Sprintf("set %s has no member of staff with an email", id))
+		} else {
+			d.Add(events.ClassState{
+				ExtClassID: classID, Name: set.Name, Description: set.Description, Timezone: tz,
+				Host: events.Person{ExtPersonID: m.ext("staff", host.ID), Email: host.Email, FirstName: host.FirstName, LastName: host.LastName},
+			})
+		}
+		for _, sid := range set.StaffIDs {
+			p, ok := s.Staff[sid]
+			if !ok {
+				continue
+			}
+			teaching[sid] = true
+			m.enroll(d, classID, "staff", p, events.RoleTeacher)
+		}
+		if set.MembersRead.IsZero() {
+			// Never read (the budget ran out): nothing is known of its
+			// members, so nothing is deleted either.
+			d.Hold(events.KindEnrollment, classID+"#*", "")
+			continue
+		}
+		for _, pid := range set.StudentIDs {
+			if p, ok := s.Students[pid]; ok {
+				m.enroll(d, classID, "student", p, events.RoleStudent)
+			}
+		}
+		if lessons, ok := s.Lessons[id]; ok && !s.WindowStart.IsZero() {
+			st := events.ScheduleState{ExtClassID: classID, WindowStart: s.WindowStart, WindowEnd: s.WindowEnd, Timezone: tz}
+			for _, l := range lessons {
+				if !l.Start.Before(s.WindowStart) && l.Start.Before(s.WindowEnd) && l.Start.Before(l.End) {
+					st.Sessions = append(st.Sessions, events.Session{Start: l.Start, End: l.End})
+				}
+			}
+			d.Add(st)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(teaching)) {
+		p := s.Staff[id]
+		if p.Email == "" || (p.FirstName == "" && p.LastName == "") {
+			d.Hold(events.KindUser, m.ext("staff", id), fmt.Sprintf("staff %s lacks an email or a name", id))
+			continue
+		}
+		d.Add(events.UserState{ExtUserID: m.ext("staff", id), Email: p.Email, FirstName: p.FirstName, LastName: p.LastName, Roles: []string{"instructor"}})
+	}
+	return d
+}
+
+func (m Mapper) enroll(d *desired.Set, classID, kind string, p Person, role string) {
+	e := events.EnrollmentState{ExtClassID: classID, Role: role,
+		Person: events.Person{ExtPersonID: m.ext(kind, p.ID), Email: p.Email, FirstName: p.FirstName, LastName: p.LastName}}
+	if e.FirstName == "" || e.LastName == "" {
+		d.Hold(events.KindEnrollment, e.Key(), fmt.Sprintf("%s %s lacks a first or last name", kind, p.ID))
+		return
+	}
+	d.Add(e)
+}
+
+// Diff is what turns the previous snapshot's desired state into the next's,
+// with a set whose members were never read holding its enrollments.
+func (m Mapper) Diff(prev, next *Snapshot) []desired.Change {
+	before, after := m.Desired(prev), m.Desired(next)
+	// "<class>#*" in Unknown holds every enrollment of that class.
+	for k := range after.Unknown {
+		if len(k) > 2 && k[len(k)-2:] == "#*" {
+			prefix := k[:len(k)-1]
+			for key := range before.States {
+				if len(key) > len(prefix) && key[:len(prefix)] == prefix {
+					after.Unknown[key] = true
+				}
+			}
+		}
+	}
+	return desired.Diff(before, after)
+}
