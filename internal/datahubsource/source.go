@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -274,13 +273,7 @@ type outgoing struct {
 
 func (s *Source) rejection(eventID string, raw json.RawMessage, reason string) outgoing {
 	s.log.Warn("event rejected to the dead-letter stream", slog.String("event_id", eventID), slog.String("reason", reason))
-	msg := nats.NewMsg(events.RejectedSubject(s.cfg.Tenant))
-	msg.Data = bytes.Clone(raw)
-	msg.Header.Set(events.HeaderDeadReason, reason)
-	msg.Header.Set(events.HeaderSource, "/rollcall/"+source+"/"+s.cfg.Tenant)
-	msg.Header.Set(events.HeaderDeadTime, s.now().UTC().Format(time.RFC3339Nano))
-	msg.Header.Set(nats.MsgIdHdr, "rejected:"+s.cfg.Tenant+":"+eventID)
-	return outgoing{rejected: msg}
+	return outgoing{rejected: events.Rejected(s.cfg.Tenant, source, eventID, bytes.Clone(raw), reason, s.now())}
 }
 
 // commit publishes a batch's messages, holds or defers deletions as the
@@ -341,7 +334,7 @@ func (s *Source) commit(ctx context.Context, st *saved, roster *Roster, cursor C
 			publish = append(publish, &nats.Msg{Subject: d.Subject, Header: d.Header, Data: d.Data})
 		}
 	}
-	if err := publishAll(ctx, s.cfg.JS, publish); err != nil {
+	if err := events.PublishBatch(ctx, s.cfg.JS, publish); err != nil {
 		return err
 	}
 	s.Stats.MessagesPublished.Add(int64(len(publish)))
@@ -369,38 +362,6 @@ func enrollmentCount(r *Roster) int {
 	return n
 }
 
-// publishAll publishes asynchronously and waits for every acknowledgement.
-func publishAll(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg) error {
-	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
-	for _, m := range msgs {
-		stream := events.StreamName
-		if isRejected(m.Subject) {
-			stream = events.DLQStreamName
-		}
-		f, err := js.PublishMsgAsync(m, jetstream.WithExpectStream(stream))
-		if err != nil {
-			return fmt.Errorf("publish %s: %w", m.Subject, err)
-		}
-		futures = append(futures, f)
-	}
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return fmt.Errorf("publish %s: %w", f.Msg().Subject, err)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
-}
-
-// isRejected reports whether a subject is a poller's rejected record, which
-// belongs to the dead-letter stream.
-func isRejected(subject string) bool {
-	return strings.HasPrefix(subject, events.SubjectRoot+".") && strings.HasSuffix(subject, ".rejected")
-}
-
 // releaseDuePending publishes deletions whose grace period has passed.
 func (s *Source) releaseDuePending(ctx context.Context, st *saved) error {
 	var due []*nats.Msg
@@ -413,7 +374,7 @@ func (s *Source) releaseDuePending(ctx context.Context, st *saved) error {
 	if len(due) == 0 {
 		return nil
 	}
-	if err := publishAll(ctx, s.cfg.JS, due); err != nil {
+	if err := events.PublishBatch(ctx, s.cfg.JS, due); err != nil {
 		return err
 	}
 	return s.save(ctx, st)

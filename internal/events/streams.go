@@ -6,7 +6,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -217,4 +220,47 @@ func WorkerConsumerConfig(tenant string, ackWait time.Duration, maxAckPending in
 		MaxDeliver:    -1,
 		MaxAckPending: maxAckPending,
 	}
+}
+
+// PublishBatch publishes already encoded messages asynchronously and waits
+// until JetStream acknowledged every one: the point after which a source may
+// move its cursor or commit its snapshot. Rejected records
+// (provision.<tenant>.rejected) go to the dead-letter stream, the rest to
+// PROVISION.
+func PublishBatch(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg) error {
+	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for _, m := range msgs {
+		stream := StreamName
+		if strings.HasPrefix(m.Subject, SubjectRoot+".") && strings.HasSuffix(m.Subject, ".rejected") {
+			stream = DLQStreamName
+		}
+		f, err := js.PublishMsgAsync(m, jetstream.WithExpectStream(stream))
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", m.Subject, err)
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("publish %s: %w", f.Msg().Subject, err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Rejected builds a poller's dead letter for a source record it cannot turn
+// into change messages: the raw record, the reason, and an id that makes a
+// re-run of the same record a duplicate.
+func Rejected(tenant, source, recordID string, raw []byte, reason string, now time.Time) *nats.Msg {
+	msg := nats.NewMsg(RejectedSubject(tenant))
+	msg.Data = raw
+	msg.Header.Set(HeaderDeadReason, reason)
+	msg.Header.Set(HeaderSource, "/rollcall/"+source+"/"+tenant)
+	msg.Header.Set(HeaderDeadTime, now.UTC().Format(time.RFC3339Nano))
+	msg.Header.Set(nats.MsgIdHdr, "rejected:"+tenant+":"+recordID)
+	return msg
 }
