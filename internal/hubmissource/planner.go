@@ -76,7 +76,7 @@ func (sp SnapshotPlanner) Plan(prev *Snapshot, sets map[string]Set, teaching []s
 		}
 	}
 	for _, st := range teaching {
-		if _, ok := prev.CalendarsRead[st]; !ok {
+		if _, ok := prev.Calendars[st]; !ok {
 			forcedStaff[st] = true
 		}
 	}
@@ -108,7 +108,7 @@ func (sp SnapshotPlanner) Plan(prev *Snapshot, sets map[string]Set, teaching []s
 	}
 	for _, st := range teaching {
 		if !forcedStaff[st] {
-			items = append(items, item{id: st, read: prev.CalendarsRead[st]})
+			items = append(items, item{id: st, read: prev.Calendars[st].Read})
 		}
 	}
 	slices.SortFunc(items, func(a, b item) int {

@@ -13,7 +13,7 @@ func school(nSets, nStaff int, read time.Time) (*Snapshot, map[string]Set, []str
 	for i := range nStaff {
 		id := fmt.Sprintf("st%03d", i)
 		staff = append(staff, id)
-		prev.CalendarsRead[id] = read.Add(time.Duration(i) * time.Second)
+		prev.Calendars[id] = Calendar{Read: read.Add(time.Duration(i) * time.Second)}
 	}
 	for i := range nSets {
 		id := fmt.Sprintf("set%03d", i)
@@ -68,7 +68,7 @@ func TestChangesAreReadAndTheRestRoundRobin(t *testing.T) {
 		}
 		for _, id := range p.CalendarReads {
 			seenStaff[id] = true
-			prev.CalendarsRead[id] = now
+			prev.Calendars[id] = Calendar{Read: now}
 		}
 		if cycle > 0 && p.Forced != 0 {
 			t.Errorf("cycle %d forced %d reads with nothing changed", cycle, p.Forced)

@@ -23,10 +23,19 @@ type Person struct {
 	Email     string `json:"email,omitempty"`
 }
 
-// Lesson is one timetabled lesson of a set.
+// Lesson is one timetabled lesson of a set, as a staff calendar lists it.
 type Lesson struct {
+	SetID string    `json:"set_id"`
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`
+}
+
+// Calendar is one member of staff's timetable over [From, To), read at Read.
+type Calendar struct {
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	Read    time.Time `json:"read"`
+	Lessons []Lesson  `json:"lessons"`
 }
 
 // Set is a subject set: a Class class.
@@ -58,12 +67,11 @@ type Snapshot struct {
 	Staff    map[string]Person `json:"staff"`
 	Students map[string]Person `json:"students"`
 	Sets     map[string]Set    `json:"sets"`
-	// Lessons per set, inside [WindowStart, WindowEnd), from staff
-	// calendars; CalendarsRead per staff id.
-	Lessons       map[string][]Lesson  `json:"lessons"`
-	CalendarsRead map[string]time.Time `json:"calendars_read"`
-	WindowStart   time.Time            `json:"window_start"`
-	WindowEnd     time.Time            `json:"window_end"`
+	// Calendars per staff id: lessons are only reachable through them.
+	Calendars map[string]Calendar `json:"calendars"`
+	// WindowStart is where this snapshot's schedules start (the start of
+	// its day): dates before it are never touched.
+	WindowStart time.Time `json:"window_start"`
 	// Missing counts, per "<kind>/<key>", the consecutive snapshots an entity
 	// has been missing from, for the grace deletion policy; Carried holds
 	// their last desired state meanwhile.
@@ -76,7 +84,7 @@ type Snapshot struct {
 // NewSnapshot returns an empty snapshot.
 func NewSnapshot() *Snapshot {
 	return &Snapshot{Staff: map[string]Person{}, Students: map[string]Person{}, Sets: map[string]Set{},
-		Lessons: map[string][]Lesson{}, CalendarsRead: map[string]time.Time{}, Missing: map[string]int{}}
+		Calendars: map[string]Calendar{}, Missing: map[string]int{}}
 }
 
 // Oldest is the read time of the oldest data the snapshot holds (set
@@ -91,8 +99,8 @@ func (s *Snapshot) Oldest() time.Time {
 	for _, set := range s.Sets {
 		older(set.MembersRead)
 	}
-	for _, t := range s.CalendarsRead {
-		older(t)
+	for _, c := range s.Calendars {
+		older(c.Read)
 	}
 	if oldest.IsZero() {
 		return s.Taken
@@ -163,14 +171,12 @@ func (m Mapper) Desired(s *Snapshot) *desired.Set {
 				m.enroll(d, classID, "student", p, events.RoleStudent)
 			}
 		}
-		if lessons, ok := s.Lessons[id]; ok && !s.WindowStart.IsZero() {
-			st := events.ScheduleState{ExtClassID: classID, WindowStart: s.WindowStart, WindowEnd: s.WindowEnd, Timezone: tz}
-			for _, l := range lessons {
-				if !l.Start.Before(s.WindowStart) && l.Start.Before(s.WindowEnd) && l.Start.Before(l.End) {
-					st.Sessions = append(st.Sessions, events.Session{Start: l.Start, End: l.End})
-				}
-			}
+		if st, ok := s.schedule(set, classID, tz); ok {
 			d.Add(st)
+		} else {
+			// No calendar of its staff read yet: its dates are unknown, not
+			// gone.
+			d.Hold(events.KindSchedule, classID, "")
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(teaching)) {
@@ -182,6 +188,42 @@ func (m Mapper) Desired(s *Snapshot) *desired.Set {
 		d.Add(events.UserState{ExtUserID: m.ext("staff", id), Email: p.Email, FirstName: p.FirstName, LastName: p.LastName, Roles: []string{"instructor"}})
 	}
 	return d
+}
+
+// schedule is a set's lessons from its staff's calendars, over the part of
+// the window every one of those calendars covers (a calendar read days ago
+// says nothing of the days after it). The same lesson on two teachers'
+// calendars is one date.
+func (s *Snapshot) schedule(set Set, classID, tz string) (events.ScheduleState, bool) {
+	var end time.Time
+	var cals []Calendar
+	for _, sid := range set.StaffIDs {
+		c, ok := s.Calendars[sid]
+		if !ok {
+			continue
+		}
+		cals = append(cals, c)
+		if end.IsZero() || c.To.Before(end) {
+			end = c.To
+		}
+	}
+	if len(cals) == 0 || s.WindowStart.IsZero() || !s.WindowStart.Before(end) {
+		return events.ScheduleState{}, false
+	}
+	st := events.ScheduleState{ExtClassID: classID, WindowStart: s.WindowStart, WindowEnd: end, Timezone: tz}
+	seen := map[[2]int64]bool{}
+	for _, c := range cals {
+		for _, l := range c.Lessons {
+			k := [2]int64{l.Start.Unix(), l.End.Unix()}
+			if l.SetID != set.ID || seen[k] || l.Start.Before(st.WindowStart) || !l.Start.Before(end) || !l.Start.Before(l.End) {
+				continue
+			}
+			seen[k] = true
+			st.Sessions = append(st.Sessions, events.Session{Start: l.Start, End: l.End})
+		}
+	}
+	slices.SortFunc(st.Sessions, func(a, b events.Session) int { return a.Start.Compare(b.Start) })
+	return st, true
 }
 
 func (m Mapper) enroll(d *desired.Set, classID, kind string, p Person, role string) {
