@@ -313,12 +313,7 @@ func (s *Source) commit(ctx context.Context, st *saved, roster *Roster, cursor C
 			continue
 		}
 		deletes = append(deletes, valve.NewHeld(msg, o.key))
-		switch o.kind {
-		case events.KindClass:
-			totals.DeletedClasses++
-		case events.KindEnrollment:
-			totals.DeletedEnrollments++
-		}
+		totals.Count(o.kind)
 	}
 	if exceeds, why := totals.Exceeds(s.cfg.MaxDeleteShare); exceeds {
 		// The id comes from the batch, so a batch re-run after a crash

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rollcall/rollcall/internal/desired"
 	"github.com/rollcall/rollcall/internal/events"
+	"github.com/rollcall/rollcall/internal/valve"
 )
 
 // Person is a student or a member of staff.
@@ -72,10 +73,10 @@ type Snapshot struct {
 	// WindowStart is where this snapshot's schedules start (the start of
 	// its day): dates before it are never touched.
 	WindowStart time.Time `json:"window_start"`
-	// Missing counts, per "<kind>/<key>", the consecutive snapshots an entity
-	// has been missing from, for the grace deletion policy; Carried holds
-	// their last desired state meanwhile.
-	Missing map[string]int `json:"missing,omitempty"`
+	// Pending holds, per "<kind>/<key>", the deletions waiting out the grace
+	// policy: the message and the consecutive snapshots the entity has been
+	// missing from.
+	Pending map[string]PendingDelete `json:"pending,omitempty"`
 	// Retired are last year's sets kept until the old year ends.
 	Retired   map[string]Set `json:"retired,omitempty"`
 	RetiredAt time.Time      `json:"retired_until,omitzero"`
@@ -84,7 +85,7 @@ type Snapshot struct {
 // NewSnapshot returns an empty snapshot.
 func NewSnapshot() *Snapshot {
 	return &Snapshot{Staff: map[string]Person{}, Students: map[string]Person{}, Sets: map[string]Set{},
-		Calendars: map[string]Calendar{}, Missing: map[string]int{}}
+		Calendars: map[string]Calendar{}, Pending: map[string]PendingDelete{}}
 }
 
 // Oldest is the read time of the oldest data the snapshot holds (set
@@ -106,6 +107,12 @@ func (s *Snapshot) Oldest() time.Time {
 		return s.Taken
 	}
 	return oldest
+}
+
+// PendingDelete is a deletion waiting for the entity to stay missing.
+type PendingDelete struct {
+	Missing int        `json:"missing"`
+	Msg     valve.Held `json:"msg"`
 }
 
 // Mapper maps a snapshot to the desired Class state of one tenant.

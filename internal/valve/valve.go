@@ -65,6 +65,16 @@ func (t Totals) Exceeds(share float64) (bool, string) {
 	return false, ""
 }
 
+// Count counts one deletion of an entity of kind.
+func (t *Totals) Count(kind events.Kind) {
+	switch kind {
+	case events.KindClass:
+		t.DeletedClasses++
+	case events.KindEnrollment:
+		t.DeletedEnrollments++
+	}
+}
+
 // Store keeps held change sets in a KV bucket.
 type Store struct{ kv jetstream.KeyValue }
 
