@@ -45,7 +45,7 @@ func main() {
 	concurrency := flag.Int("concurrency", 32, "worker concurrency")
 	latency := flag.Duration("latency", 50*time.Millisecond, "added latency of every Class call in the third run")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
-	only := flag.String("only", "", "run only one suite: worker or datahub")
+	only := flag.String("only", "", "run only one suite: worker, datahub or hubmis")
 	rate := flag.Int("rate", 50, "DataHub events per second in the latency run")
 	duration := flag.Duration("duration", 10*time.Second, "length of the DataHub latency run")
 	pollInterval := flag.Duration("poll-interval", time.Second, "DataHub poll interval in the latency run")
@@ -112,6 +112,9 @@ func run(o suites) error {
 		if err := workerSuite(ctx, js, res, n, nLatency, concurrency, latency); err != nil {
 			return err
 		}
+	}
+	if o.only == "" || o.only == "hubmis" {
+		hubmisDiff()
 	}
 	if o.only == "" || o.only == "datahub" {
 		p50, p99, count, err := datahubLatency(ctx, js, res, o.rate, o.duration, o.pollInterval)
