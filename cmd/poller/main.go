@@ -5,6 +5,7 @@
 //
 // Per tenant exactly one poller is active (a lease in JetStream KV); run a
 // second replica as a hot standby. DataHub tenants follow the event feed;
+// HUBmis tenants are snapshotted every snapshot_interval within the rate limit;
 // -webhook-listen turns on POST /webhooks/datahub/<tenant>, whose signed
 // notifications trigger an immediate poll.
 package main
@@ -26,11 +27,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rollcall/rollcall/internal/clients/datahub"
+	"github.com/rollcall/rollcall/internal/clients/hubmis"
 	"github.com/rollcall/rollcall/internal/config"
 	"github.com/rollcall/rollcall/internal/datahubsource"
 	"github.com/rollcall/rollcall/internal/events"
+	"github.com/rollcall/rollcall/internal/hubmissource"
 	"github.com/rollcall/rollcall/internal/lease"
 	"github.com/rollcall/rollcall/internal/natsconn"
+	"github.com/rollcall/rollcall/internal/valve"
 	"github.com/rollcall/rollcall/internal/webhook"
 )
 
@@ -104,6 +108,11 @@ func serve(ctx context.Context, cfg *config.Config, opts options, log *slog.Logg
 	if err != nil {
 		return err
 	}
+	snapshots, err := hubmissource.EnsureSnapshotStore(setupCtx, js, cfg.NATS.StreamReplicas)
+	if err != nil {
+		return err
+	}
+	held := stores.Held
 	holder := opts.holder
 	if holder == "" {
 		host, _ := os.Hostname()
@@ -115,8 +124,22 @@ func serve(ctx context.Context, cfg *config.Config, opts options, log *slog.Logg
 	var hooks []webhook.Tenant
 	for i := range cfg.Tenants {
 		t := &cfg.Tenants[i]
-		if t.DataHub == nil {
-			log.Error("the HUBmis source is not built yet; tenant not polled", slog.String("tenant", t.ID))
+		if t.HUBmis != nil {
+			run, err := hubmisTenant(t, js, snapshots, held, log)
+			if err != nil {
+				return fmt.Errorf("tenants[%d].hubmis: %w", i, err)
+			}
+			l, err := lease.New(lease.Config{KV: leases, Name: "hubmis." + t.ID, Holder: holder, TTL: cfg.LeaseTTL, Logger: log})
+			if err != nil {
+				return err
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := l.Hold(ctx, run); err != nil {
+					errs <- fmt.Errorf("tenant %s: %w", t.ID, err)
+				}
+			}()
 			continue
 		}
 		client, err := datahub.New(datahub.Config{
@@ -166,4 +189,29 @@ func serve(ctx context.Context, cfg *config.Config, opts options, log *slog.Logg
 		all = append(all, err)
 	}
 	return errors.Join(all...)
+}
+
+// hubmisTenant builds the snapshot source of a HUBmis tenant. Every HUBmis
+// client of the process shares one per-IP limiter: the 12 requests a minute
+// are per egress address, whatever the tenant.
+func hubmisTenant(t *config.Tenant, js jetstream.JetStream, snapshots jetstream.ObjectStore, held *valve.Store, log *slog.Logger) (func(context.Context) error, error) {
+	h := t.HUBmis
+	client, err := hubmis.New(hubmis.Config{
+		BaseURL: h.BaseURL, ClientID: h.ClientID, ClientSecret: h.ClientSecret.Reveal(), Realm: h.Realm,
+		AcademicYearID: h.AcademicYearID, PageSize: h.PageSize,
+	})
+	if err != nil {
+		return nil, err
+	}
+	src := hubmissource.New(hubmissource.Config{
+		Tenant: t.ID, API: hubmissource.ClientAPI{C: client}, JS: js, Snapshots: snapshots, Held: held,
+		Timezone: t.Class.Timezone, SnapshotInterval: h.SnapshotInterval, LessonWindow: h.LessonWindow,
+		Planner: hubmissource.SnapshotPlanner{
+			RefreshEveryCycles: h.RefreshEveryCycles,
+			Budget:             hubmissource.CycleBudget(h.SnapshotInterval, h.RequestBudget),
+		},
+		DeletionPolicy: string(t.DeletionPolicy), GraceSnapshots: t.GraceSnapshots, MaxDeleteShare: t.MaxDeleteShare,
+		Logger: log,
+	})
+	return src.Run, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/rollcall/rollcall/internal/clients/class"
 	"github.com/rollcall/rollcall/internal/clients/class/classtest"
 	"github.com/rollcall/rollcall/internal/clients/datahub/datahubtest"
+	"github.com/rollcall/rollcall/internal/clients/hubmis/hubmistest"
 	"github.com/rollcall/rollcall/internal/config"
 	"github.com/rollcall/rollcall/internal/events"
 	"github.com/rollcall/rollcall/internal/handlers"
@@ -150,5 +151,72 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 			t.Fatalf("%s: not within %s", what, timeout)
 		}
 		<-tick.C
+	}
+}
+
+func TestServeSnapshotsAHUBmisTenant(t *testing.T) {
+	ns := natstest.Start(t)
+	_, js := ns.Connect(t)
+	mis := hubmistest.New(hubmistest.Options{Seed: 1})
+	t.Cleanup(mis.Close)
+	// Small enough for the first snapshot to fit HUBmis's burst of 12.
+	mis.Populate(6, 2, 2, 2)
+	cls := classtest.New(classtest.Options{Seed: 2})
+	t.Cleanup(cls.Close)
+	cls.AddKey("class-key")
+	yaml := fmt.Sprintf(`nats: {url: %s}
+lease_ttl: 2s
+tenants:
+  - id: greenwood
+    class: {base_url: %s, api_key: class-key}
+    hubmis:
+      base_url: %s
+      client_id: %s
+      client_secret: %s
+      realm: %s
+`, ns.ClientURL(), cls.URL(), mis.URL(), mis.ClientID(), mis.ClientSecret(), mis.Realm())
+	cfg, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, options{}, quiet) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	var res *events.Resources
+	eventually(t, 20*time.Second, "streams created by the poller", func() bool {
+		r, err := events.EnsureResources(context.Background(), js, events.StreamSettings{})
+		res = r
+		return err == nil
+	})
+	cc, _ := class.New(cls.URL(), "class-key")
+	w, err := handlers.New(handlers.Config{JS: js, Resources: res, Logger: quiet, Tenants: []handlers.Tenant{{ID: "greenwood", Class: cc}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithCancel(context.Background())
+	wdone := make(chan struct{})
+	go func() { _ = w.Run(wctx); close(wdone) }()
+	t.Cleanup(func() { wcancel(); <-wdone })
+	eventually(t, 30*time.Second, "the school's sets reach Class with the school's time zone", func() bool {
+		st := cls.State()
+		if len(st.Classes) != 2 {
+			return false
+		}
+		for _, c := range st.Classes {
+			if c.Timezone != mis.Timezone() || len(c.Enrollments) < 2 {
+				return false
+			}
+		}
+		return true
+	})
+	if n := mis.Stats().TooMany; n != 0 {
+		t.Errorf("%d 429s", n)
 	}
 }
