@@ -115,6 +115,9 @@ func run(o suites) error {
 	}
 	if o.only == "" || o.only == "hubmis" {
 		hubmisDiff()
+		if err := hubmisSnapshotCost(ctx, js); err != nil {
+			return err
+		}
 	}
 	if o.only == "" || o.only == "datahub" {
 		p50, p99, count, err := datahubLatency(ctx, js, res, o.rate, o.duration, o.pollInterval)
