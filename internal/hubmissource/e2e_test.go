@@ -56,7 +56,7 @@ func newPipeline(t *testing.T, students, staff, sets int, planner hubmissource.S
 		t.Fatal(err)
 	}
 	p := &pipeline{
-		mis: hubmistest.New(hubmistest.Options{Seed: 5, TimeScale: timeScale}),
+		mis: hubmistest.New(hubmistest.Options{Seed: 5, TimeScale: timeScale, Logger: simLogger}),
 		cls: classtest.New(classtest.Options{Seed: 6}),
 	}
 	t.Cleanup(p.mis.Close)
@@ -303,3 +303,5 @@ func TestReferenceSchoolStaysInsideTheRateLimit(t *testing.T) {
 		t.Errorf("the simulator answered %d 429s", n)
 	}
 }
+
+var simLogger = slog.New(slog.NewTextHandler(io.Discard, nil))

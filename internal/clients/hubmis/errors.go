@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"regexp"
@@ -69,9 +70,8 @@ type APIError struct {
 	Message string
 	// RetryAfter is how long after the answer HUBmis asked the client to
 	// wait, from X-RateLimit-Retry-After (a Unix time) or else Retry-After,
-	// on 429 and 503 only; zero when absent or already past. It is measured
-	// on the server's clock: a time-scaled simulator's dates are divided by
-	// [Config.TimeScale] first.
+	// on 429 and 503 only; zero when absent or already past. A 429's wait is
+	// on the rate limits' clock, so it is divided by [Config.TimeScale].
 	RetryAfter time.Duration
 
 	// credentials is set when the token endpoint refused the client's
@@ -208,14 +208,15 @@ const maxRetryAfter = time.Hour
 // parseRetryAfter reads the wait a 429 or 503 asks for: X-RateLimit-Retry-After
 // (a Unix time in seconds, HUBmis's header), or else Retry-After
 // (delta-seconds or an HTTP-date). A time in the past gives 0. scale is
-// Config.TimeScale: a time-scaled server's clock runs scale times faster, so
-// the wait in real time is the distance on its clock divided by scale.
+// Config.TimeScale for a 429 and 1 otherwise: a time-scaled server's rate
+// limits run scale times faster, and it counts the wait in its own seconds
+// from the real now, so the real wait is that divided by scale.
 func parseRetryAfter(h http.Header, now time.Time, scale float64) time.Duration {
 	var d time.Duration
 	if v := strings.TrimSpace(h.Get(headerRetryAfterUnix)); v != "" {
 		if f, err := strconv.ParseFloat(v, 64); err == nil && f > 0 && f < 1e12 {
-			at := time.Unix(0, 0).Add(time.Duration(f * float64(time.Second)))
-			d = at.Sub(now)
+			sec := math.Floor(f)
+			d = time.Unix(int64(sec), int64((f-sec)*1e9)).Sub(now)
 		}
 	} else if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
 		if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
@@ -238,8 +239,11 @@ func parseRetryAfter(h http.Header, now time.Time, scale float64) time.Duration 
 // (already size-limited) body.
 func newAPIError(method, path string, status int, header http.Header, body []byte, now time.Time, scale float64) *APIError {
 	e := &APIError{Method: method, Path: path, Status: status, Message: parseErrorBody(body)}
-	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+	switch status {
+	case http.StatusTooManyRequests:
 		e.RetryAfter = parseRetryAfter(header, now, scale)
+	case http.StatusServiceUnavailable:
+		e.RetryAfter = parseRetryAfter(header, now, 1)
 	}
 	return e
 }

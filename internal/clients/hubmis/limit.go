@@ -145,6 +145,11 @@ func scaled(d time.Duration, scale float64) time.Duration {
 // wall clock), and a count of requests that took a token but whose answer
 // has not been seen yet, so that a correction from HUBmis's headers does not
 // forget them.
+// latencyMargin is the least a request that waited for a refill is held back
+// beyond it, in real time: more than a loopback request takes, even under
+// the race detector.
+const latencyMargin = 50 * time.Millisecond
+
 type bucket struct {
 	now   func() time.Time
 	every time.Duration // refill interval, already divided by the time scale
@@ -155,8 +160,16 @@ type bucket struct {
 	inflight int
 }
 
+// paceSafety slows the refill this side assumes: HUBmis starts a token's
+// refill when a request arrives, this side when it sends it, and the
+// difference (latency, which varies) must not let a request arrive a step
+// early. 10 % slower than documented keeps this side behind HUBmis's
+// bucket after the first few refills; the margin in take covers those.
+const paceSafety = 1.1
+
 func newBucket(capacity int, every time.Duration, now func() time.Time) *bucket {
-	return &bucket{now: now, every: every, capacity: capacity, lim: rate.NewLimiter(rate.Every(every), capacity)}
+	lim := rate.NewLimiter(rate.Every(time.Duration(float64(every)*paceSafety)), capacity)
+	return &bucket{now: now, every: every, capacity: capacity, lim: lim}
 }
 
 // slot is one token taken from a bucket: the request may go at at.
@@ -176,7 +189,18 @@ func (b *bucket) take() *slot {
 	now := b.now()
 	r := b.lim.ReserveN(now, 1) // never refused: 1 <= capacity and no deadline
 	b.inflight++
-	return &slot{b: b, r: r, at: now.Add(r.DelayFrom(now))}
+	at := now
+	if d := r.DelayFrom(now); d > 0 {
+		// HUBmis counts a request when it arrives, a little after the bucket
+		// here let it go, and refills in whole steps from there: a request
+		// that waited for a refill goes a tenth of an interval late, so
+		// that jitter in latency does not make it a step early. The margin
+		// never falls below latencyMargin of real time: on a time-scaled
+		// simulator a tenth of an interval is shorter than a request's own
+		// latency.
+		at = now.Add(d + max(b.every/10, latencyMargin))
+	}
+	return &slot{b: b, r: r, at: at}
 }
 
 // done ends the slot once the request's answer was seen, or it failed.
@@ -223,7 +247,7 @@ func (b *bucket) correct(limit, remaining int) {
 	// what HUBmis says is gone. Reservations of the old limiter stay valid;
 	// their requests are among the in-flight ones subtracted above.
 	now := b.now()
-	lim := rate.NewLimiter(rate.Every(b.every), b.capacity)
+	lim := rate.NewLimiter(rate.Every(time.Duration(float64(b.every)*paceSafety)), b.capacity)
 	for spend := b.capacity - tokens; spend > 0; {
 		n := min(spend, b.capacity)
 		lim.ReserveN(now, n)

@@ -93,7 +93,7 @@ func (tc *tokenCache) token(ctx context.Context) (*oauth2.Token, error) {
 		return nil, tc.classify(err)
 	}
 	tc.cur = tok
-	tc.expiry = start.Add(time.Duration(float64(scaled(lifetime(tok), tc.scale)) * tokenRenewAt))
+	tc.expiry = start.Add(time.Duration(float64(lifetime(tok)) * tokenRenewAt))
 	return tok, nil
 }
 
