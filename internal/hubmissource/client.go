@@ -28,6 +28,9 @@ func (a ClientAPI) CurrentYear(ctx context.Context) (Year, error) {
 		return Year{}, classify(err)
 	}
 	out := Year{ID: y.ID}
+	if start, err := time.Parse(time.DateOnly, y.DateStart); err == nil {
+		out.Start = start
+	}
 	if end, err := time.Parse(time.DateOnly, y.DateEnd); err == nil {
 		out.End = end.Add(24 * time.Hour) // the year's last day included
 	}

@@ -305,3 +305,21 @@ func TestReferenceSchoolStaysInsideTheRateLimit(t *testing.T) {
 }
 
 var simLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestAcademicYearRolloverIsNotHeldAsAMassDeletion(t *testing.T) {
+	p := newPipeline(t, 60, 8, 6, hubmissource.SnapshotPlanner{RefreshEveryCycles: 1, Budget: 200})
+	p.cycle(t)
+	p.converged(t, "first snapshot")
+	oldClasses := len(p.cls.State().Classes)
+	// The new year starts today: last year ended yesterday, so its classes
+	// go, and the new year's sets (every id new) become classes.
+	p.mis.NewAcademicYear(time.Now().UTC().Truncate(24 * time.Hour))
+	rep := p.cycle(t)
+	if rep.Held != 0 {
+		t.Errorf("rollover held %d deletions for approval; an ended year's classes follow the deletion policy", rep.Held)
+	}
+	p.converged(t, "after the rollover")
+	if got := len(p.cls.State().Classes); got != oldClasses {
+		t.Errorf("classes after rollover %d, want the new year's %d", got, oldClasses)
+	}
+}

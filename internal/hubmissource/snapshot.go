@@ -80,6 +80,10 @@ type Snapshot struct {
 	// Retired are last year's sets kept until the old year ends.
 	Retired   map[string]Set `json:"retired,omitempty"`
 	RetiredAt time.Time      `json:"retired_until,omitzero"`
+	// ended are the ids of sets whose academic year ended since the last
+	// snapshot: their deletions are the rollover, not an accident, and do
+	// not count against the safety valve.
+	ended map[string]bool
 }
 
 // NewSnapshot returns an empty snapshot.

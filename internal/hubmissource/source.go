@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,8 +30,8 @@ const SnapshotIntervalDefault = 15 * time.Minute
 
 // Year is an academic year.
 type Year struct {
-	ID  string
-	End time.Time
+	ID         string
+	Start, End time.Time
 }
 
 // API is what a snapshot needs of HUBmis; internal/clients/hubmis
@@ -247,6 +248,22 @@ func (s *Source) snapshot(ctx context.Context, prev *Snapshot, reqs0 int64) (*Sn
 		}
 	}
 	base := prev
+	next.ended = map[string]bool{}
+	if prev != nil && prev.AcademicYearID != year.ID && !year.Start.IsZero() && year.Start.Before(prev.YearEnd) {
+		// A new year that has begun ends the old one, whatever end date
+		// the old one had when it was last read.
+		prev.YearEnd = year.Start
+	}
+	if prev != nil && prev.AcademicYearID != year.ID && !prev.YearEnd.After(now) {
+		for id := range prev.Sets {
+			next.ended[id] = true
+		}
+	}
+	if prev != nil && len(prev.Retired) > 0 && !prev.RetiredAt.After(now) {
+		for id := range prev.Retired {
+			next.ended[id] = true
+		}
+	}
 	if prev != nil && prev.AcademicYearID != year.ID {
 		// Rollover: every set id is new. Last year's sets are kept (as
 		// classes in Class) until that year ends, then follow the deletion
@@ -350,7 +367,9 @@ func (s *Source) publish(ctx context.Context, prev, next *Snapshot, changes []de
 			}
 		}
 		deletes = append(deletes, valve.NewHeld(msg, c.Key()))
-		totals.Count(c.State.Kind())
+		if !next.ended[s.setOf(c)] {
+			totals.Count(c.State.Kind())
+		}
 	}
 	// Deletions already waiting: cancelled if the entity is back, released
 	// once it has been missing long enough.
@@ -428,4 +447,20 @@ func kindOf(key string) events.Kind {
 		}
 	}
 	return ""
+}
+
+// setOf is the HUBmis set id a change belongs to, "" for a user.
+func (s *Source) setOf(c desired.Change) string {
+	var classID string
+	switch st := c.State.(type) {
+	case events.ClassState:
+		classID = st.ExtClassID
+	case events.EnrollmentState:
+		classID = st.ExtClassID
+	case events.ScheduleState:
+		classID = st.ExtClassID
+	default:
+		return ""
+	}
+	return strings.TrimPrefix(classID, s.mapper.ext("set", ""))
 }
