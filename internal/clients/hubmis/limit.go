@@ -140,16 +140,16 @@ func scaled(d time.Duration, scale float64) time.Duration {
 	return max(time.Duration(float64(d)/scale), 1)
 }
 
-// bucket is one token bucket: a rate.Limiter driven by an injected clock
-// (only its *At and ReserveN methods are used, never the ones that read the
-// wall clock), and a count of requests that took a token but whose answer
-// has not been seen yet, so that a correction from HUBmis's headers does not
-// forget them.
 // latencyMargin is the least a request that waited for a refill is held back
 // beyond it, in real time: more than a loopback request takes, even under
 // the race detector.
 const latencyMargin = 50 * time.Millisecond
 
+// bucket is one token bucket: a rate.Limiter driven by an injected clock
+// (only its *At and ReserveN methods are used, never the ones that read the
+// wall clock), and a count of requests that took a token but whose answer
+// has not been seen yet, so that a correction from HUBmis's headers does not
+// forget them.
 type bucket struct {
 	now   func() time.Time
 	every time.Duration // refill interval, already divided by the time scale
