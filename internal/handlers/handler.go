@@ -222,7 +222,9 @@ func (h *tenantHandler) fail(ctx context.Context, msg *message.Message, subject 
 			return h.deadLetter(ctx, msg, subject, fmt.Errorf("gave up after %s: %w", age.Round(time.Second), err))
 		}
 		return h.nack(msg, h.w.retry.nakDelay(attempt, 0))
-	case class.IsRetryable(err) || errors.Is(err, context.DeadlineExceeded):
+	// A call cut short (this delivery's time ran out, or a connection was
+	// torn down under it) says nothing about the message: retry it.
+	case class.IsRetryable(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		if attempt >= uint64(h.w.retry.MaxAttempts) || age >= h.w.retry.MaxAge {
 			return h.deadLetter(ctx, msg, subject, fmt.Errorf("gave up after %d attempts over %s: %w", attempt, age.Round(time.Second), err))
 		}
