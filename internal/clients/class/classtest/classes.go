@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/rollcall/rollcall/internal/simhttp"
 )
 
 // classJSON is the regular class shape of GET and PATCH answers.
@@ -32,7 +34,7 @@ type deferredClassJSON struct {
 }
 
 func (s *Server) inviteLink(c *classRec) string {
-	return s.url + "/class.html?class_uuid=" + c.id
+	return s.URL() + "/class.html?class_uuid=" + c.id
 }
 
 func (s *Server) classJSON(c *classRec) classJSON {
@@ -65,11 +67,11 @@ func (s *Server) findClass(kind, value string) *classRec {
 	return nil
 }
 
-func classNotFound(id string) reply {
+func classNotFound(id string) simhttp.Reply {
 	return errReply(http.StatusNotFound, "class "+id+" not found")
 }
 
-func parseDeferredFlag(q string) (bool, *reply) {
+func parseDeferredFlag(q string) (bool, *simhttp.Reply) {
 	if q == "" {
 		return false, nil
 	}
@@ -84,7 +86,7 @@ func parseDeferredFlag(q string) (bool, *reply) {
 }
 
 // getClasses serves Get All Classes Info and Get Single Class Info, regular or deferred.
-func (s *Server) getClasses(r *http.Request, _ []byte) reply {
+func (s *Server) getClasses(r *http.Request, _ []byte) simhttp.Reply {
 	q := r.URL.Query()
 	deferred, rep := parseDeferredFlag(q.Get("deferred"))
 	if rep != nil {
@@ -114,13 +116,13 @@ func (s *Server) getClasses(r *http.Request, _ []byte) reply {
 		for _, c := range found {
 			out = append(out, deferredJSON(c))
 		}
-		return answer(http.StatusOK, out)
+		return simhttp.JSON(http.StatusOK, out)
 	}
 	out := make([]classJSON, 0, len(found))
 	for _, c := range found {
 		out = append(out, s.classJSON(c))
 	}
-	return answer(http.StatusOK, out)
+	return simhttp.JSON(http.StatusOK, out)
 }
 
 type createClassBody struct {
@@ -194,7 +196,7 @@ func (b *createClassBody) validate() fieldErrors {
 }
 
 // postClass serves Create a Class, regular or (in deferred mode) deferred.
-func (s *Server) postClass(_ *http.Request, body []byte) reply {
+func (s *Server) postClass(_ *http.Request, body []byte) simhttp.Reply {
 	var b createClassBody
 	if rep := decodeBody(body, &b); rep != nil {
 		return *rep
@@ -235,13 +237,13 @@ func (s *Server) postClass(_ *http.Request, body []byte) reply {
 	s.data.addClass(c)
 
 	if c.deferred {
-		return answer(http.StatusCreated, struct {
+		return simhttp.JSON(http.StatusCreated, struct {
 			ClassDeferredID int64   `json:"class_deferred_id"`
 			ClassID         string  `json:"class_id"`
 			ExtID           *string `json:"ext_id"`
 		}{c.deferredID, c.id, nullable(c.ext)})
 	}
-	return answer(http.StatusCreated, struct {
+	return simhttp.JSON(http.StatusCreated, struct {
 		MeetingID  string `json:"meeting_id"`
 		InviteLink string `json:"invite_link"`
 	}{c.meetingID, s.inviteLink(c)})
@@ -256,7 +258,7 @@ type patchClassBody struct {
 }
 
 // patchClass serves Update a Class: only the name and the description change.
-func (s *Server) patchClass(_ *http.Request, body []byte) reply {
+func (s *Server) patchClass(_ *http.Request, body []byte) simhttp.Reply {
 	var b patchClassBody
 	if rep := decodeBody(body, &b); rep != nil {
 		return *rep
@@ -291,13 +293,13 @@ func (s *Server) patchClass(_ *http.Request, body []byte) reply {
 	c.updated = time.Now()
 	if c.deferred {
 		// The API answers a deferred update with an array, unlike a regular one.
-		return answer(http.StatusOK, []deferredClassJSON{deferredJSON(c)})
+		return simhttp.JSON(http.StatusOK, []deferredClassJSON{deferredJSON(c)})
 	}
-	return answer(http.StatusOK, s.classJSON(c))
+	return simhttp.JSON(http.StatusOK, s.classJSON(c))
 }
 
 // deleteClass serves Remove a Class, with its enrollments and dates.
-func (s *Server) deleteClass(r *http.Request, _ []byte) reply {
+func (s *Server) deleteClass(r *http.Request, _ []byte) simhttp.Reply {
 	q := r.URL.Query()
 	kind, id, rep := pickOne(map[string]string{
 		"class_id": q.Get("class_id"), "ext_class_id": q.Get("ext_class_id"), "class_deferred_id": q.Get("class_deferred_id"),

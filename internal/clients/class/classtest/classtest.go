@@ -13,17 +13,13 @@
 package classtest
 
 import (
-	"context"
+	"cmp"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +27,8 @@ import (
 	// Time zones are validated with time.LoadLocation; the embedded database keeps that
 	// working on machines without /usr/share/zoneinfo.
 	_ "time/tzdata"
+
+	"github.com/rollcall/rollcall/internal/simhttp"
 )
 
 // Scopes of Class API keys, as listed in the API's endpoint table.
@@ -57,7 +55,7 @@ func AllScopes() []string {
 
 // RetryAfterDefault is the Retry-After of injected 429 and 503 answers when
 // [Faults.RetryAfter] is zero.
-const RetryAfterDefault = time.Second
+const RetryAfterDefault = simhttp.RetryAfterDefault
 
 // maxBodyBytes bounds a request body; the API's bodies are small.
 const maxBodyBytes = 1 << 20
@@ -103,88 +101,45 @@ type Stats struct {
 
 // Server is the simulator. It is safe for concurrent use.
 type Server struct {
-	log     *slog.Logger
-	srv     *http.Server
-	url     string
-	served  chan struct{} // closed when Serve has returned
-	closing chan struct{} // closed by Close, ends latency waits
+	srv *simhttp.Server
 
-	mu       sync.Mutex
-	idle     *sync.Cond // signalled on s.mu when inflight drops
-	inflight int
-	closed   bool
-
+	mu        sync.Mutex
 	keys      map[string]map[string]bool
-	faults    Faults
 	deferMode bool
 	// Faults and ids draw from separate streams, so the fault sequence depends only on
 	// the number of authorised requests, not on which of them created something.
-	faultRNG *rand.Rand
-	idRNG    *rand.Rand
+	faults *simhttp.Injector
+	idRNG  *rand.Rand
 
-	data  store
-	stats Stats
+	data   store
+	counts simhttp.Counter
 }
 
 // New starts a simulator listening on 127.0.0.1 on a free port. It panics if it cannot
 // listen, as net/http/httptest does.
 func New(opts Options) *Server {
-	seed := opts.Seed
-	if seed == 0 {
-		seed = 1
-	}
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("classtest: listen: %v", err))
-	}
+	seed := cmp.Or(opts.Seed, 1)
 	s := &Server{
-		log:      logger,
-		url:      "http://" + ln.Addr().String(),
-		served:   make(chan struct{}),
-		closing:  make(chan struct{}),
-		keys:     make(map[string]map[string]bool),
-		faultRNG: rand.New(rand.NewPCG(uint64(seed), 0x6661756c74)),
-		idRNG:    rand.New(rand.NewPCG(uint64(seed), 0x6964)),
-		data:     newStore(),
-		stats:    Stats{ByEndpoint: map[string]int{}, ByStatus: map[int]int{}},
+		keys:   make(map[string]map[string]bool),
+		faults: simhttp.NewInjector(seed),
+		idRNG:  rand.New(rand.NewPCG(uint64(seed), 0x6964)),
+		data:   newStore(),
 	}
-	s.idle = sync.NewCond(&s.mu)
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		defer close(s.served)
-		_ = s.srv.Serve(ln) // always ErrServerClosed after Close
-	}()
+	s.srv = simhttp.Start(simhttp.Config{
+		Name:        "classtest",
+		Handler:     s,
+		Unavailable: errReply(http.StatusServiceUnavailable, "Service Unavailable"),
+		Logger:      opts.Logger,
+	})
 	return s
 }
 
 // URL returns the base URL, e.g. http://127.0.0.1:41234; API paths start with /api/v1/.
-func (s *Server) URL() string { return s.url }
+func (s *Server) URL() string { return s.srv.URL() }
 
 // Close stops the listener, ends open connections and waits for running handlers. It is
 // safe to call more than once.
-func (s *Server) Close() {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.closed = true
-	close(s.closing)
-	s.mu.Unlock()
-
-	_ = s.srv.Close()
-	<-s.served
-
-	s.mu.Lock()
-	for s.inflight > 0 {
-		s.idle.Wait()
-	}
-	s.mu.Unlock()
-}
+func (s *Server) Close() { s.srv.Close() }
 
 // AddKey registers a bearer key with the given scopes; with none it gets [AllScopes].
 // Adding an existing key replaces its scopes.
@@ -209,11 +164,7 @@ func (s *Server) RevokeKey(secret string) {
 }
 
 // SetFaults replaces the fault configuration.
-func (s *Server) SetFaults(f Faults) {
-	s.mu.Lock()
-	s.faults = f
-	s.mu.Unlock()
-}
+func (s *Server) SetFaults(f Faults) { s.faults.Set(simhttp.Faults(f)) }
 
 // SetDeferClasses switches deferred mode: while on, POST /api/v1/classes creates deferred
 // classes and answers with the deferred 201 shape.
@@ -227,29 +178,11 @@ func (s *Server) SetDeferClasses(on bool) {
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := Stats{
-		Requests:   s.stats.Requests,
-		Faults:     s.stats.Faults,
-		ByEndpoint: make(map[string]int, len(s.stats.ByEndpoint)),
-		ByStatus:   make(map[int]int, len(s.stats.ByStatus)),
-	}
-	for k, v := range s.stats.ByEndpoint {
-		out.ByEndpoint[k] = v
-	}
-	for k, v := range s.stats.ByStatus {
-		out.ByStatus[k] = v
-	}
-	return out
+	c := s.counts.Counts()
+	return Stats{Requests: c.Requests, ByEndpoint: c.ByEndpoint, Faults: c.Faults, ByStatus: c.ByStatus}
 }
 
-// reply is a handler's answer before it is written.
-type reply struct {
-	status     int
-	body       any
-	retryAfter int // seconds; 0 means no header
-}
-
-type handlerFunc func(s *Server, r *http.Request, body []byte) reply
+type handlerFunc func(s *Server, r *http.Request, body []byte) simhttp.Reply
 
 type route struct {
 	scope string
@@ -290,169 +223,66 @@ var knownPaths = func() map[string]bool {
 
 // ServeHTTP implements [http.Handler].
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		writeReply(w, errReply(http.StatusServiceUnavailable, "Service Unavailable"))
-		return
-	}
-	s.inflight++
-	latency := s.faults.Latency
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.inflight--
-		s.idle.Broadcast()
-		s.mu.Unlock()
-	}()
-
 	endpoint := r.Method + " " + r.URL.Path
-	if latency > 0 && !s.wait(r.Context(), latency) {
-		// The caller gave up (or the server is closing) before the answer: nothing
-		// happens, as with a request that never arrived, and the connection is dropped
-		// rather than answered with net/http's implicit 200.
-		s.mu.Lock()
-		s.stats.Requests++
-		s.stats.ByEndpoint[endpoint]++
-		s.mu.Unlock()
+	if !s.srv.Delay(w, r, s.faults.Latency(), maxBodyBytes) {
+		s.counts.Abandon(endpoint)
 		panic(http.ErrAbortHandler)
 	}
 
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	var rep reply
+	var rep simhttp.Reply
 	var fault bool
 	if err != nil {
 		rep = errReply(http.StatusBadRequest, "Request body could not be read")
-		s.mu.Lock()
-		s.count(endpoint, rep.status, false)
-		s.mu.Unlock()
+		s.counts.Count(endpoint, rep.Status, false)
 	} else {
 		rep, fault = s.handle(r, endpoint, body)
 	}
-	writeReply(w, rep)
-	// Only method, path and status: the query may hold an email and the body personal data.
-	s.log.LogAttrs(r.Context(), slog.LevelDebug, "classtest request",
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
-		slog.Int("status", rep.status),
-		slog.Bool("fault", fault))
-}
-
-// wait sleeps for d and reports whether it slept the whole time.
-func (s *Server) wait(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-s.closing:
-		return false
-	}
+	// The path only: the query may hold an email.
+	s.srv.Answer(w, r, slog.String("path", r.URL.Path), rep, fault)
 }
 
 // handle authorises, injects faults and runs the endpoint, all under one lock, so a
 // request and its fault draw are atomic with respect to other requests.
-func (s *Server) handle(r *http.Request, endpoint string, body []byte) (reply, bool) {
+func (s *Server) handle(r *http.Request, endpoint string, body []byte) (simhttp.Reply, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	rep, fault := s.handleLocked(r, body)
+	s.counts.Count(endpoint, rep.Status, fault)
+	return rep, fault
+}
 
-	scopes, ok := s.keys[bearer(r)]
+// handleLocked answers an authorised request or says why not; s.mu must be held.
+func (s *Server) handleLocked(r *http.Request, body []byte) (simhttp.Reply, bool) {
+	// A request without a bearer key looks up "", which only AddKey("") registers: a
+	// test bug, not a login.
+	scopes, ok := s.keys[simhttp.BearerToken(r)]
 	if !ok {
-		rep := errReply(http.StatusUnauthorized, "Unauthorized")
-		s.count(endpoint, rep.status, false)
-		return rep, false
+		return errReply(http.StatusUnauthorized, "Unauthorized"), false
 	}
-	rt, ok := routes[endpoint]
+	rt, ok := routes[r.Method+" "+r.URL.Path]
 	if !ok {
-		rep := errReply(http.StatusNotFound, "Not Found")
 		if knownPaths[r.URL.Path] {
-			rep = errReply(http.StatusMethodNotAllowed, "Method Not Allowed")
+			return errReply(http.StatusMethodNotAllowed, "Method Not Allowed"), false
 		}
-		s.count(endpoint, rep.status, false)
-		return rep, false
+		return errReply(http.StatusNotFound, "Not Found"), false
 	}
 	if !scopes[rt.scope] {
-		rep := errReply(http.StatusForbidden, "Api key scope "+rt.scope+" required")
-		s.count(endpoint, rep.status, false)
-		return rep, false
+		return errReply(http.StatusForbidden, "Api key scope "+rt.scope+" required"), false
 	}
 
 	// Both numbers are drawn on every authorised request, so the sequence does not
 	// depend on which requests were writes or succeeded.
-	f := s.faults
-	u, after := s.faultRNG.Float64(), s.faultRNG.Float64()
-	retryAfter := retryAfterSeconds(f.RetryAfter)
-	switch {
-	case u < f.Rate429:
-		rep := errReply(http.StatusTooManyRequests, "Too Many Requests")
-		rep.retryAfter = retryAfter
-		s.count(endpoint, rep.status, true)
-		return rep, true
-	case u < f.Rate429+f.Rate503:
-		rep := errReply(http.StatusServiceUnavailable, "Service Unavailable")
-		rep.retryAfter = retryAfter
-		s.count(endpoint, rep.status, true)
-		return rep, true
-	case u < f.Rate429+f.Rate503+f.Rate500:
-		rep := errReply(http.StatusInternalServerError, "Internal Server Error")
-		s.count(endpoint, rep.status, true)
-		return rep, true
+	fault, faulted := s.faults.Draw()
+	after := s.faults.DrawAfterEffect()
+	if faulted {
+		return fault.Reply(errorBody{Error: http.StatusText(fault.Status)}), true
 	}
-
 	rep := rt.h(s, r, body)
-	if r.Method != http.MethodGet && rep.status < 300 && after < f.AfterEffectRate {
-		rep = errReply(http.StatusInternalServerError, "Internal Server Error")
-		s.count(endpoint, rep.status, true)
-		return rep, true
+	if r.Method != http.MethodGet && rep.Status < 300 && after {
+		return errReply(http.StatusInternalServerError, "Internal Server Error"), true
 	}
-	s.count(endpoint, rep.status, false)
 	return rep, false
-}
-
-// count records one answered request; s.mu must be held.
-func (s *Server) count(endpoint string, status int, fault bool) {
-	s.stats.Requests++
-	s.stats.ByEndpoint[endpoint]++
-	s.stats.ByStatus[status]++
-	if fault {
-		s.stats.Faults++
-	}
-}
-
-func bearer(r *http.Request) string {
-	scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return ""
-	}
-	secret = strings.TrimSpace(secret)
-	if secret == "" {
-		return "" // never a registered key: AddKey("") would be a test bug, not a login
-	}
-	return secret
-}
-
-func retryAfterSeconds(d time.Duration) int {
-	if d <= 0 {
-		d = RetryAfterDefault
-	}
-	return max(1, int(math.Ceil(d.Seconds())))
-}
-
-func writeReply(w http.ResponseWriter, rep reply) {
-	b, err := json.Marshal(rep.body)
-	if err != nil {
-		// Every body is built from plain values; failing here is a simulator bug.
-		panic(fmt.Sprintf("classtest: encode reply: %v", err))
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	if rep.retryAfter > 0 {
-		h.Set("Retry-After", strconv.Itoa(rep.retryAfter))
-	}
-	w.WriteHeader(rep.status)
-	_, _ = w.Write(append(b, '\n'))
 }
 
 // errorBody is the API's error shape.
@@ -461,19 +291,17 @@ type errorBody struct {
 	Data  map[string][]string `json:"data,omitempty"`
 }
 
-func errReply(status int, msg string) reply {
-	return reply{status: status, body: errorBody{Error: msg}}
+func errReply(status int, msg string) simhttp.Reply {
+	return simhttp.JSON(status, errorBody{Error: msg})
 }
 
-func answer(status int, body any) reply { return reply{status: status, body: body} }
-
-func successReply() reply {
-	return answer(http.StatusOK, map[string]string{"message": "Success"})
+func successReply() simhttp.Reply {
+	return simhttp.JSON(http.StatusOK, map[string]string{"message": "Success"})
 }
 
 // decodeBody decodes a JSON object body into v. An empty body is an empty object. A
 // value of the wrong type is a validation error naming the field.
-func decodeBody(body []byte, v any) *reply {
+func decodeBody(body []byte, v any) *simhttp.Reply {
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return nil
 	}

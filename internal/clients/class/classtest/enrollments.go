@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rollcall/rollcall/internal/simhttp"
 )
 
 // enrollmentJSON is the regular enrollment shape of POST, GET and PUT answers.
@@ -91,7 +93,7 @@ func (s *Server) enroll(c *classRec, e *enrollRec) {
 
 // enrollmentClass finds the class of an enrollment request by class_id or ext_class_id
 // (regular or deferred). With both given, both must name the same class.
-func (s *Server) enrollmentClass(classID, extClassID string) (*classRec, *reply) {
+func (s *Server) enrollmentClass(classID, extClassID string) (*classRec, *simhttp.Reply) {
 	if classID == "" && extClassID == "" {
 		fe := fieldErrors{}
 		fe.add("class_id", "The class id field is required when ext class id is not present.")
@@ -155,7 +157,7 @@ func (b *enrollmentBody) validate(withStudentID bool) fieldErrors {
 
 // postEnrollment serves Create an Enrollment. Like the real service it always adds a
 // new enrollment; one that repeats a person already enrolled is recorded as a Duplicate.
-func (s *Server) postEnrollment(_ *http.Request, body []byte) reply {
+func (s *Server) postEnrollment(_ *http.Request, body []byte) simhttp.Reply {
 	var b enrollmentBody
 	if rep := decodeBody(body, &b); rep != nil {
 		return *rep
@@ -176,9 +178,9 @@ func (s *Server) postEnrollment(_ *http.Request, body []byte) reply {
 	}
 	s.enroll(c, e)
 	if c.deferred {
-		return answer(http.StatusOK, deferredEnrollmentOut(c, e))
+		return simhttp.JSON(http.StatusOK, deferredEnrollmentOut(c, e))
 	}
-	return answer(http.StatusOK, enrollmentOut(c, e))
+	return simhttp.JSON(http.StatusOK, enrollmentOut(c, e))
 }
 
 // samePerson returns an enrollment of c that is the same person as e: the same
@@ -210,7 +212,7 @@ func matchPerson(studentID, extPersonID, email string) func(*enrollRec) bool {
 }
 
 // enrollmentNotFound names the enrollment by its ids only, never by email.
-func enrollmentNotFound(studentID, extPersonID string) reply {
+func enrollmentNotFound(studentID, extPersonID string) simhttp.Reply {
 	if id := cmp.Or(studentID, extPersonID); id != "" {
 		return errReply(http.StatusNotFound, "enrollment "+id+" not found")
 	}
@@ -218,7 +220,7 @@ func enrollmentNotFound(studentID, extPersonID string) reply {
 }
 
 // getEnrollments serves Get Enrollments, in enrollment order.
-func (s *Server) getEnrollments(r *http.Request, _ []byte) reply {
+func (s *Server) getEnrollments(r *http.Request, _ []byte) simhttp.Reply {
 	q := r.URL.Query()
 	c, rep := s.enrollmentClass(q.Get("class_id"), q.Get("ext_class_id"))
 	if rep != nil {
@@ -228,12 +230,12 @@ func (s *Server) getEnrollments(r *http.Request, _ []byte) reply {
 	for _, e := range c.enrollments {
 		out = append(out, enrollmentOut(c, e))
 	}
-	return answer(http.StatusOK, out)
+	return simhttp.JSON(http.StatusOK, out)
 }
 
 // putEnrollment serves Update an Enrollment. The role defaults to student when not
 // given, as documented, so an update that omits it demotes a teacher.
-func (s *Server) putEnrollment(_ *http.Request, body []byte) reply {
+func (s *Server) putEnrollment(_ *http.Request, body []byte) simhttp.Reply {
 	var b enrollmentBody
 	if rep := decodeBody(body, &b); rep != nil {
 		return *rep
@@ -262,11 +264,11 @@ func (s *Server) putEnrollment(_ *http.Request, body []byte) reply {
 		e.extPersonID = b.ExtPersonID
 	}
 	e.updated = time.Now()
-	return answer(http.StatusOK, enrollmentOut(c, e))
+	return simhttp.JSON(http.StatusOK, enrollmentOut(c, e))
 }
 
 // deleteEnrollment serves Remove an Enrollment: every enrollment of the person goes.
-func (s *Server) deleteEnrollment(_ *http.Request, body []byte) reply {
+func (s *Server) deleteEnrollment(_ *http.Request, body []byte) simhttp.Reply {
 	var b enrollmentBody
 	if rep := decodeBody(body, &b); rep != nil {
 		return *rep
@@ -292,7 +294,7 @@ func (s *Server) deleteEnrollment(_ *http.Request, body []byte) reply {
 }
 
 // getLaunch serves Get a Launch Link for one enrolled person.
-func (s *Server) getLaunch(r *http.Request, _ []byte) reply {
+func (s *Server) getLaunch(r *http.Request, _ []byte) simhttp.Reply {
 	q := r.URL.Query()
 	kind, id, rep := pickOne(map[string]string{"class_id": q.Get("class_id"), "ext_class_id": q.Get("ext_class_id")},
 		true, "class_id", "ext_class_id")
@@ -314,5 +316,5 @@ func (s *Server) getLaunch(r *http.Request, _ []byte) reply {
 	}
 	e := c.enrollments[i]
 	v := url.Values{"class_uuid": {c.id}, "student_id": {e.studentID}, "code": {s.newUUID()}}
-	return answer(http.StatusOK, map[string]string{"launch_url": s.url + "/class.html?" + v.Encode()})
+	return simhttp.JSON(http.StatusOK, map[string]string{"launch_url": s.URL() + "/class.html?" + v.Encode()})
 }

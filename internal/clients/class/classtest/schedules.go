@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"net/http"
 	"slices"
+
+	"github.com/rollcall/rollcall/internal/simhttp"
 )
 
 type scheduleJSON struct {
@@ -15,7 +17,7 @@ type scheduleJSON struct {
 
 // postSchedule serves Add a Class Date. A date equal to one the class already has is
 // added all the same and recorded as a Duplicate.
-func (s *Server) postSchedule(_ *http.Request, body []byte) reply {
+func (s *Server) postSchedule(_ *http.Request, body []byte) simhttp.Reply {
 	var b struct {
 		ClassID   string `json:"class_id"`
 		StartTime *int64 `json:"start_time"`
@@ -53,11 +55,11 @@ func (s *Server) postSchedule(_ *http.Request, body []byte) reply {
 	}
 	d := &dateRec{id: s.newUUID(), start: *b.StartTime, end: *b.EndTime, timezone: b.Timezone}
 	s.data.addDate(c, d)
-	return answer(http.StatusOK, map[string]string{"schedule_id": d.id})
+	return simhttp.JSON(http.StatusOK, map[string]string{"schedule_id": d.id})
 }
 
 // getSchedules serves Get Class Dates, ordered by start and end.
-func (s *Server) getSchedules(r *http.Request, _ []byte) reply {
+func (s *Server) getSchedules(r *http.Request, _ []byte) simhttp.Reply {
 	id := r.URL.Query().Get("class_id")
 	if id == "" {
 		fe := fieldErrors{}
@@ -75,11 +77,11 @@ func (s *Server) getSchedules(r *http.Request, _ []byte) reply {
 	slices.SortStableFunc(out, func(a, b scheduleJSON) int {
 		return cmp.Or(cmp.Compare(a.StartTime, b.StartTime), cmp.Compare(a.EndTime, b.EndTime))
 	})
-	return answer(http.StatusOK, out)
+	return simhttp.JSON(http.StatusOK, out)
 }
 
 // deleteSchedule serves Remove a Class Date.
-func (s *Server) deleteSchedule(r *http.Request, _ []byte) reply {
+func (s *Server) deleteSchedule(r *http.Request, _ []byte) simhttp.Reply {
 	id := r.URL.Query().Get("schedule_id")
 	if id == "" {
 		fe := fieldErrors{}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/rollcall/rollcall/internal/simhttp"
 )
 
 // PageLimitDefault is the page size of GET /api/v1/users when page is given without limit.
@@ -56,7 +58,7 @@ func (st *store) userBy(kind, value string) *userRec {
 }
 
 // userNotFound names the user by id or ext_user_id, never by email.
-func userNotFound(kind, value string) reply {
+func userNotFound(kind, value string) simhttp.Reply {
 	if kind == "email" {
 		return errReply(http.StatusNotFound, "user not found")
 	}
@@ -64,7 +66,7 @@ func userNotFound(kind, value string) reply {
 }
 
 // userIdentifier reads the one identifier of Get a User and Remove a User.
-func userIdentifier(q url.Values, required bool) (kind, value string, rep *reply) {
+func userIdentifier(q url.Values, required bool) (kind, value string, rep *simhttp.Reply) {
 	kind, value, rep = pickOne(map[string]string{"id": q.Get("id"), "ext_user_id": q.Get("ext_user_id"), "email": q.Get("email")},
 		required, "id", "ext_user_id", "email")
 	if rep == nil && kind == "id" {
@@ -79,7 +81,7 @@ func userIdentifier(q url.Values, required bool) (kind, value string, rep *reply
 }
 
 // getUsers serves Get All Users (paginated when page or limit is given) and Get a User.
-func (s *Server) getUsers(r *http.Request, _ []byte) reply {
+func (s *Server) getUsers(r *http.Request, _ []byte) simhttp.Reply {
 	q := r.URL.Query()
 	kind, value, rep := userIdentifier(q, false)
 	if rep != nil {
@@ -90,14 +92,14 @@ func (s *Server) getUsers(r *http.Request, _ []byte) reply {
 		if u == nil {
 			return userNotFound(kind, value)
 		}
-		return answer(http.StatusOK, []userJSON{userOut(u)})
+		return simhttp.JSON(http.StatusOK, []userJSON{userOut(u)})
 	}
 	all := make([]userJSON, 0, len(s.data.users))
 	for _, u := range s.data.users {
 		all = append(all, userOut(u))
 	}
 	if !q.Has("page") && !q.Has("limit") {
-		return answer(http.StatusOK, all)
+		return simhttp.JSON(http.StatusOK, all)
 	}
 	fe := fieldErrors{}
 	page, limit := 1, PageLimitDefault
@@ -141,7 +143,7 @@ func (s *Server) getUsers(r *http.Request, _ []byte) reply {
 		prev := page - 1
 		p.PrevPage = &prev
 	}
-	return answer(http.StatusOK, struct {
+	return simhttp.JSON(http.StatusOK, struct {
 		Data       []userJSON `json:"data"`
 		Pagination pagination `json:"pagination"`
 	}{all[lo:hi], p})
@@ -158,7 +160,7 @@ type putUserBody struct {
 
 // putUser serves Create or Update a User: the user found by identified_by is updated,
 // otherwise a new one is created (with a generated id, whatever id was given).
-func (s *Server) putUser(_ *http.Request, body []byte) reply {
+func (s *Server) putUser(_ *http.Request, body []byte) simhttp.Reply {
 	var b putUserBody
 	if rep := decodeBody(body, &b); rep != nil {
 		return *rep
@@ -228,11 +230,11 @@ func (s *Server) putUser(_ *http.Request, body []byte) reply {
 	if b.Roles != nil {
 		u.roles = slices.Clone(*b.Roles)
 	}
-	return answer(status, userOut(u))
+	return simhttp.JSON(status, userOut(u))
 }
 
 // deleteUser serves Remove a User, answering the removed user.
-func (s *Server) deleteUser(r *http.Request, _ []byte) reply {
+func (s *Server) deleteUser(r *http.Request, _ []byte) simhttp.Reply {
 	kind, value, rep := userIdentifier(r.URL.Query(), true)
 	if rep != nil {
 		return *rep
@@ -242,7 +244,7 @@ func (s *Server) deleteUser(r *http.Request, _ []byte) reply {
 		return userNotFound(kind, value)
 	}
 	s.data.users = slices.DeleteFunc(s.data.users, func(x *userRec) bool { return x == u })
-	return answer(http.StatusOK, userOut(u))
+	return simhttp.JSON(http.StatusOK, userOut(u))
 }
 
 func deref(p *string) string {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rollcall/rollcall/internal/simhttp"
 )
 
 // Validation messages the API documents; the others follow the same (Laravel) wording.
@@ -25,8 +27,8 @@ func (fe fieldErrors) required(field string) {
 }
 
 // reply is the documented validation answer.
-func (fe fieldErrors) reply() reply {
-	return reply{status: http.StatusBadRequest, body: errorBody{Error: "Request failed validation", Data: fe}}
+func (fe fieldErrors) reply() simhttp.Reply {
+	return simhttp.JSON(http.StatusBadRequest, errorBody{Error: "Request failed validation", Data: fe})
 }
 
 // attr names a field in a message the way the API does: "first_name" → "first name".
@@ -65,7 +67,7 @@ func (fe fieldErrors) checkEmail(field, email string) {
 // pickOne returns the one identifier given among names ("Multiple Identifiers": one and
 // only one). values maps a name to its value; empty means absent. With required false
 // and none given it returns "", "", nil.
-func pickOne(values map[string]string, required bool, names ...string) (name, value string, rep *reply) {
+func pickOne(values map[string]string, required bool, names ...string) (name, value string, rep *simhttp.Reply) {
 	var given []string
 	for _, n := range names {
 		if values[n] != "" {

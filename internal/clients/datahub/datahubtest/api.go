@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/rollcall/rollcall/internal/simhttp"
 )
 
 // request is what an endpoint needs of an HTTP request.
@@ -18,7 +20,7 @@ type request struct {
 // apiRoute is one endpoint of the services API.
 type apiRoute struct {
 	pattern string // e.g. /datahub/services/v1/teachers/{id}/sections
-	h       func(s *Server, q request) reply
+	h       func(s *Server, q request) simhttp.Reply
 }
 
 var (
@@ -30,93 +32,93 @@ var (
 )
 
 func init() {
-	add := func(key string, h func(s *Server, q request) reply) {
+	add := func(key string, h func(s *Server, q request) simhttp.Reply) {
 		apiRoutes[key] = &apiRoute{pattern: apiPrefix + key, h: h}
 		if res, sub, ok := strings.Cut(key, "/{id}/"); ok {
 			related[res] = append(related[res], sub)
 		}
 	}
 
-	add("districts", func(s *Server, q request) reply {
+	add("districts", func(s *Server, q request) simhttp.Reply {
 		return s.listReply(q, "districts", []item{{s.data.district.ID, s.data.district}})
 	})
-	add("districts/{id}", func(s *Server, q request) reply {
+	add("districts/{id}", func(s *Server, q request) simhttp.Reply {
 		if q.id != s.data.district.ID {
 			return notFound()
 		}
 		return s.single("districts", q.id, s.data.district)
 	})
-	add("districts/{id}/schools", func(s *Server, q request) reply {
+	add("districts/{id}/schools", func(s *Server, q request) simhttp.Reply {
 		if q.id != s.data.district.ID {
 			return notFound()
 		}
 		return s.listReply(q, "schools", []item{{s.data.school.ID, s.data.school}})
 	})
-	add("districts/{id}/teachers", func(s *Server, q request) reply {
+	add("districts/{id}/teachers", func(s *Server, q request) simhttp.Reply {
 		if q.id != s.data.district.ID {
 			return notFound()
 		}
 		return s.listReply(q, "teachers", s.teacherItems(func(t *Teacher) bool { return t.District == q.id }))
 	})
-	add("districts/{id}/students", func(s *Server, q request) reply {
+	add("districts/{id}/students", func(s *Server, q request) simhttp.Reply {
 		if q.id != s.data.district.ID {
 			return notFound()
 		}
 		return s.listReply(q, "students", s.studentItems(func(st *Student) bool { return st.District == q.id }))
 	})
-	add("districts/{id}/sections", func(s *Server, q request) reply {
+	add("districts/{id}/sections", func(s *Server, q request) simhttp.Reply {
 		if q.id != s.data.district.ID {
 			return notFound()
 		}
 		return s.listReply(q, "sections", s.sectionItems(func(sec *Section) bool { return sec.District == q.id }))
 	})
-	add("districts/{id}/admins", func(s *Server, q request) reply {
+	add("districts/{id}/admins", func(s *Server, q request) simhttp.Reply {
 		if q.id != s.data.district.ID {
 			return notFound()
 		}
 		return s.listReply(q, "district_admins", nil)
 	})
-	add("districts/{id}/events", func(s *Server, q request) reply {
+	add("districts/{id}/events", func(s *Server, q request) simhttp.Reply {
 		if q.id != s.data.district.ID {
 			return notFound()
 		}
 		return s.feedReply(q, nil)
 	})
 
-	add("teachers", func(s *Server, q request) reply {
+	add("teachers", func(s *Server, q request) simhttp.Reply {
 		return s.listReply(q, "teachers", s.teacherItems(nil))
 	})
-	add("teachers/{id}", func(s *Server, q request) reply {
+	add("teachers/{id}", func(s *Server, q request) simhttp.Reply {
 		t, ok := s.data.teachers[q.id]
 		if !ok {
 			return notFound()
 		}
 		return s.single("teachers", t.ID, *t)
 	})
-	add("teachers/{id}/events", func(s *Server, q request) reply {
+	add("teachers/{id}/events", func(s *Server, q request) simhttp.Reply {
 		return s.feedReply(q, func(e *eventRec) bool { return e.objectID == q.id })
 	})
-	add("teachers/{id}/sections", func(s *Server, q request) reply {
+	add("teachers/{id}/sections", func(s *Server, q request) simhttp.Reply {
 		if _, ok := s.data.teachers[q.id]; !ok {
 			return notFound()
 		}
 		return s.listReply(q, "sections", s.sectionItems(func(sec *Section) bool { return teaches(sec, q.id) }))
 	})
-	add("teachers/{id}/school", func(s *Server, q request) reply {
+	add("teachers/{id}/school", func(s *Server, q request) simhttp.Reply {
 		t, ok := s.data.teachers[q.id]
 		if !ok {
 			return notFound()
 		}
 		return s.schoolReply(t.School)
 	})
-	add("teachers/{id}/district", func(s *Server, q request) reply {
+	add("teachers/{id}/district", func(s *Server, q request) simhttp.Reply {
 		t, ok := s.data.teachers[q.id]
 		if !ok {
 			return notFound()
 		}
 		return s.districtReply(t.District)
 	})
-	add("teachers/{id}/students", func(s *Server, q request) reply {
+	add("teachers/{id}/students", func(s *Server, q request) simhttp.Reply {
 		if _, ok := s.data.teachers[q.id]; !ok {
 			return notFound()
 		}
@@ -131,40 +133,40 @@ func init() {
 		return s.listReply(q, "students", s.studentItems(func(st *Student) bool { return ids[st.ID] }))
 	})
 
-	add("students", func(s *Server, q request) reply {
+	add("students", func(s *Server, q request) simhttp.Reply {
 		return s.listReply(q, "students", s.studentItems(nil))
 	})
-	add("students/{id}", func(s *Server, q request) reply {
+	add("students/{id}", func(s *Server, q request) simhttp.Reply {
 		st, ok := s.data.students[q.id]
 		if !ok {
 			return notFound()
 		}
 		return s.single("students", st.ID, *st)
 	})
-	add("students/{id}/events", func(s *Server, q request) reply {
+	add("students/{id}/events", func(s *Server, q request) simhttp.Reply {
 		return s.feedReply(q, func(e *eventRec) bool { return e.objectID == q.id })
 	})
-	add("students/{id}/sections", func(s *Server, q request) reply {
+	add("students/{id}/sections", func(s *Server, q request) simhttp.Reply {
 		if _, ok := s.data.students[q.id]; !ok {
 			return notFound()
 		}
 		return s.listReply(q, "sections", s.sectionItems(func(sec *Section) bool { return slices.Contains(sec.Students, q.id) }))
 	})
-	add("students/{id}/school", func(s *Server, q request) reply {
+	add("students/{id}/school", func(s *Server, q request) simhttp.Reply {
 		st, ok := s.data.students[q.id]
 		if !ok {
 			return notFound()
 		}
 		return s.schoolReply(st.School)
 	})
-	add("students/{id}/district", func(s *Server, q request) reply {
+	add("students/{id}/district", func(s *Server, q request) simhttp.Reply {
 		st, ok := s.data.students[q.id]
 		if !ok {
 			return notFound()
 		}
 		return s.districtReply(st.District)
 	})
-	add("students/{id}/teachers", func(s *Server, q request) reply {
+	add("students/{id}/teachers", func(s *Server, q request) simhttp.Reply {
 		if _, ok := s.data.students[q.id]; !ok {
 			return notFound()
 		}
@@ -179,55 +181,55 @@ func init() {
 		}
 		return s.listReply(q, "teachers", s.teacherItems(func(t *Teacher) bool { return ids[t.ID] }))
 	})
-	add("students/{id}/contacts", func(s *Server, q request) reply {
+	add("students/{id}/contacts", func(s *Server, q request) simhttp.Reply {
 		if _, ok := s.data.students[q.id]; !ok {
 			return notFound()
 		}
 		return s.listReply(q, "contacts", nil)
 	})
 
-	add("sections", func(s *Server, q request) reply {
+	add("sections", func(s *Server, q request) simhttp.Reply {
 		return s.listReply(q, "sections", s.sectionItems(nil))
 	})
-	add("sections/{id}", func(s *Server, q request) reply {
+	add("sections/{id}", func(s *Server, q request) simhttp.Reply {
 		sec, ok := s.data.sections[q.id]
 		if !ok {
 			return notFound()
 		}
 		return s.single("sections", sec.ID, sec.clone())
 	})
-	add("sections/{id}/events", func(s *Server, q request) reply {
+	add("sections/{id}/events", func(s *Server, q request) simhttp.Reply {
 		return s.feedReply(q, func(e *eventRec) bool { return e.objectID == q.id })
 	})
-	add("sections/{id}/school", func(s *Server, q request) reply {
+	add("sections/{id}/school", func(s *Server, q request) simhttp.Reply {
 		sec, ok := s.data.sections[q.id]
 		if !ok {
 			return notFound()
 		}
 		return s.schoolReply(sec.School)
 	})
-	add("sections/{id}/district", func(s *Server, q request) reply {
+	add("sections/{id}/district", func(s *Server, q request) simhttp.Reply {
 		sec, ok := s.data.sections[q.id]
 		if !ok {
 			return notFound()
 		}
 		return s.districtReply(sec.District)
 	})
-	add("sections/{id}/students", func(s *Server, q request) reply {
+	add("sections/{id}/students", func(s *Server, q request) simhttp.Reply {
 		sec, ok := s.data.sections[q.id]
 		if !ok {
 			return notFound()
 		}
 		return s.listReply(q, "students", s.studentItems(func(st *Student) bool { return slices.Contains(sec.Students, st.ID) }))
 	})
-	add("sections/{id}/teachers", func(s *Server, q request) reply {
+	add("sections/{id}/teachers", func(s *Server, q request) simhttp.Reply {
 		sec, ok := s.data.sections[q.id]
 		if !ok {
 			return notFound()
 		}
 		return s.listReply(q, "teachers", s.teacherItems(func(t *Teacher) bool { return teaches(sec, t.ID) }))
 	})
-	add("sections/{id}/teacher", func(s *Server, q request) reply {
+	add("sections/{id}/teacher", func(s *Server, q request) simhttp.Reply {
 		sec, ok := s.data.sections[q.id]
 		if !ok {
 			return notFound()
@@ -239,34 +241,34 @@ func init() {
 		return s.single("teachers", t.ID, *t)
 	})
 
-	add("schools", func(s *Server, q request) reply {
+	add("schools", func(s *Server, q request) simhttp.Reply {
 		return s.listReply(q, "schools", []item{{s.data.school.ID, s.data.school}})
 	})
-	add("schools/{id}", func(s *Server, q request) reply {
+	add("schools/{id}", func(s *Server, q request) simhttp.Reply {
 		return s.schoolReply(q.id)
 	})
-	add("schools/{id}/events", func(s *Server, q request) reply {
+	add("schools/{id}/events", func(s *Server, q request) simhttp.Reply {
 		return s.feedReply(q, func(e *eventRec) bool { return e.objectID == q.id || e.school == q.id })
 	})
-	add("schools/{id}/teachers", func(s *Server, q request) reply {
+	add("schools/{id}/teachers", func(s *Server, q request) simhttp.Reply {
 		if q.id != s.data.school.ID {
 			return notFound()
 		}
 		return s.listReply(q, "teachers", s.teacherItems(func(t *Teacher) bool { return t.School == q.id }))
 	})
-	add("schools/{id}/students", func(s *Server, q request) reply {
+	add("schools/{id}/students", func(s *Server, q request) simhttp.Reply {
 		if q.id != s.data.school.ID {
 			return notFound()
 		}
 		return s.listReply(q, "students", s.studentItems(func(st *Student) bool { return st.School == q.id }))
 	})
-	add("schools/{id}/sections", func(s *Server, q request) reply {
+	add("schools/{id}/sections", func(s *Server, q request) simhttp.Reply {
 		if q.id != s.data.school.ID {
 			return notFound()
 		}
 		return s.listReply(q, "sections", s.sectionItems(func(sec *Section) bool { return sec.School == q.id }))
 	})
-	add("schools/{id}/district", func(s *Server, q request) reply {
+	add("schools/{id}/district", func(s *Server, q request) simhttp.Reply {
 		if q.id != s.data.school.ID {
 			return notFound()
 		}
@@ -276,19 +278,19 @@ func init() {
 	// The simulator has no contacts and no admins: their lists are empty and every id is
 	// unknown.
 	for _, key := range []string{"contacts", "district_admins", "school_admins"} {
-		add(key, func(s *Server, q request) reply { return s.listReply(q, key, nil) })
+		add(key, func(s *Server, q request) simhttp.Reply { return s.listReply(q, key, nil) })
 	}
 	for _, key := range []string{
 		"contacts/{id}", "contacts/{id}/student", "contacts/{id}/district",
 		"district_admins/{id}", "school_admins/{id}", "school_admins/{id}/schools",
 	} {
-		add(key, func(*Server, request) reply { return notFound() })
+		add(key, func(*Server, request) simhttp.Reply { return notFound() })
 	}
 
-	add("events", func(s *Server, q request) reply {
+	add("events", func(s *Server, q request) simhttp.Reply {
 		return s.feedReply(q, nil)
 	})
-	add("events/{id}", func(s *Server, q request) reply {
+	add("events/{id}", func(s *Server, q request) simhttp.Reply {
 		i, ok := s.data.findEvent(q.id)
 		if !ok {
 			return notFound()
@@ -325,7 +327,7 @@ func route(path string) (*apiRoute, string) {
 	return apiRoutes[key], id
 }
 
-func notFound() reply { return errReply(http.StatusNotFound, "not found") }
+func notFound() simhttp.Reply { return errReply(http.StatusNotFound, "not found") }
 
 func teaches(sec *Section, teacherID string) bool {
 	return sec.Teacher == teacherID || slices.Contains(sec.Teachers, teacherID)
@@ -367,14 +369,14 @@ func (s *Server) sectionItems(keep func(*Section) bool) []item {
 	return out
 }
 
-func (s *Server) schoolReply(id string) reply {
+func (s *Server) schoolReply(id string) simhttp.Reply {
 	if id != s.data.school.ID {
 		return notFound()
 	}
 	return s.single("schools", id, s.data.school)
 }
 
-func (s *Server) districtReply(id string) reply {
+func (s *Server) districtReply(id string) simhttp.Reply {
 	if id != s.data.district.ID {
 		return notFound()
 	}
@@ -394,13 +396,13 @@ type singleBody struct {
 
 // single answers the document's single-entity shape: the entity, a self link and one
 // link per related list or entity.
-func (s *Server) single(res, id string, obj any) reply {
+func (s *Server) single(res, id string, obj any) simhttp.Reply {
 	self := "/v1/" + res + "/" + url.PathEscape(id)
 	links := []link{{Rel: "self", URI: self}}
 	for _, sub := range related[res] {
 		links = append(links, link{Rel: sub, URI: self + "/" + sub})
 	}
-	return answer(http.StatusOK, singleBody{Data: obj, Links: links})
+	return simhttp.JSON(http.StatusOK, singleBody{Data: obj, Links: links})
 }
 
 type listEntry struct {
@@ -463,7 +465,7 @@ type pageParams struct {
 	token       *searchToken // when given, page is ignored
 }
 
-func parsePage(q url.Values) (pageParams, *reply) {
+func parsePage(q url.Values) (pageParams, *simhttp.Reply) {
 	p := pageParams{limit: LimitDefault, page: 1}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -492,7 +494,7 @@ func parsePage(q url.Values) (pageParams, *reply) {
 	return p, nil
 }
 
-func invalidToken() reply { return errReply(http.StatusBadRequest, "invalid search_token") }
+func invalidToken() simhttp.Reply { return errReply(http.StatusBadRequest, "invalid search_token") }
 
 // offset is where page starts in count records, without overflowing on huge pages.
 func offset(page, limit, count int) int {
@@ -513,7 +515,7 @@ func after[T any](sorted []T, id string, idOf func(T) string) int {
 
 // listReply answers one page of a resource list. A search_token continues after its last
 // id, which need not exist any more (a record deleted between pages).
-func (s *Server) listReply(q request, res string, items []item) reply {
+func (s *Server) listReply(q request, res string, items []item) simhttp.Reply {
 	p, bad := parsePage(q.query)
 	if bad != nil {
 		return *bad
@@ -542,7 +544,7 @@ func (s *Server) listReply(q request, res string, items []item) reply {
 // feedReply answers one page of the event feed, or of the events the filter keeps. A
 // search_token must continue after a retained event or a watermark (see
 // validAnchorLocked); the answer always has a NEXT link.
-func (s *Server) feedReply(q request, keep func(*eventRec) bool) reply {
+func (s *Server) feedReply(q request, keep func(*eventRec) bool) simhttp.Reply {
 	p, bad := parsePage(q.query)
 	if bad != nil {
 		return *bad
@@ -600,7 +602,7 @@ func (s *Server) validAnchorLocked(id string) bool {
 	return s.data.watermarks[id] && id >= s.data.pruned
 }
 
-func (s *Server) pageReply(q request, entries []listEntry, limit, current, count int, next *searchToken) reply {
+func (s *Server) pageReply(q request, entries []listEntry, limit, current, count int, next *searchToken) simhttp.Reply {
 	var links []link
 	if next != nil {
 		v := url.Values{"search_token": {next.String()}}
@@ -610,7 +612,7 @@ func (s *Server) pageReply(q request, entries []listEntry, limit, current, count
 		links = append(links, link{Rel: "NEXT", URI: q.path + "?" + v.Encode()})
 	}
 	links = append(links, link{Rel: "SELF", URI: selfURI(q)})
-	return answer(http.StatusOK, listBody{
+	return simhttp.JSON(http.StatusOK, listBody{
 		Data:   entries,
 		Paging: paging{Current: current, Total: max(1, (count+limit-1)/limit), Count: count},
 		Links:  links,

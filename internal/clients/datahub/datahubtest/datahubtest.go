@@ -62,22 +62,18 @@ package datahubtest
 
 import (
 	"cmp"
-	"context"
 	"crypto/subtle"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rollcall/rollcall/internal/simhttp"
 )
 
 // Defaults of [Options] and [Faults].
@@ -90,7 +86,7 @@ const (
 	FeedHorizonDefault = 30 * 24 * time.Hour
 	// RetryAfterDefault is the Retry-After of injected 429 and 503 answers when
 	// [Faults.RetryAfter] is zero.
-	RetryAfterDefault = time.Second
+	RetryAfterDefault = simhttp.RetryAfterDefault
 	// LimitDefault is the page size when a list request gives no limit.
 	LimitDefault = 100
 	// LimitMax is the largest page size; a larger limit is lowered to it.
@@ -163,75 +159,50 @@ type Stats struct {
 
 // Server is the simulator. It is safe for concurrent use.
 type Server struct {
-	log          *slog.Logger
 	now          func() time.Time
 	clientID     string
 	clientSecret string
 	ttl          time.Duration
 	horizon      time.Duration
 
-	srv     *http.Server
-	url     string
-	served  chan struct{} // closed when Serve has returned
-	closing chan struct{} // closed by Close, ends latency waits
+	srv *simhttp.Server
 
-	mu       sync.Mutex
-	idle     *sync.Cond // signalled on s.mu when inflight drops
-	inflight int
-	closed   bool
-
+	mu     sync.Mutex
 	tokens map[string]time.Time // access token → expiry
-	faults Faults
 	// Separate streams, so the fault sequence depends only on the number of authorised
 	// requests, and Populate's data only on the calls of Populate.
-	faultRNG *rand.Rand
+	faults   *simhttp.Injector
 	tokenRNG *rand.Rand
 	popRNG   *rand.Rand
 	ids      idGen
 
-	data  store
-	stats Stats
+	data         store
+	counts       simhttp.Counter
+	tokensIssued int
 }
 
 // New starts a simulator listening on 127.0.0.1 on a free port, with one district and one
 // school (created without events, so the feed starts empty). It panics if it cannot
 // listen, as net/http/httptest does.
 func New(opts Options) *Server {
-	seed := opts.Seed
-	if seed == 0 {
-		seed = 1
-	}
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	seed := cmp.Or(opts.Seed, 1)
 	now := opts.Now
 	if now == nil {
 		now = time.Now
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("datahubtest: listen: %v", err))
-	}
 	s := &Server{
-		log:          logger,
 		now:          now,
 		clientID:     cmp.Or(opts.ClientID, ClientIDDefault),
 		clientSecret: cmp.Or(opts.ClientSecret, ClientSecretDefault),
 		ttl:          cmp.Or(opts.TokenTTL, TokenTTLDefault),
 		horizon:      cmp.Or(opts.FeedHorizon, FeedHorizonDefault),
-		url:          "http://" + ln.Addr().String(),
-		served:       make(chan struct{}),
-		closing:      make(chan struct{}),
 		tokens:       map[string]time.Time{},
-		faultRNG:     rand.New(rand.NewPCG(uint64(seed), 0x6661756c74)),
+		faults:       simhttp.NewInjector(seed),
 		tokenRNG:     rand.New(rand.NewPCG(uint64(seed), 0x746f6b656e)),
 		popRNG:       rand.New(rand.NewPCG(uint64(seed), 0x706f70)),
 		data:         newStore(),
-		stats:        Stats{ByEndpoint: map[string]int{}, ByStatus: map[int]int{}},
 	}
 	s.ids.machine = rand.New(rand.NewPCG(uint64(seed), 0x6964)).Uint64()
-	s.idle = sync.NewCond(&s.mu)
 
 	t := normTime(now())
 	s.data.district = district{ID: s.ids.next(t), Name: "Springfield Unified School District"}
@@ -241,45 +212,29 @@ func New(opts Options) *Server {
 		Created: fmtTime(t), LastModified: fmtTime(t),
 	}
 
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		defer close(s.served)
-		_ = s.srv.Serve(ln) // always ErrServerClosed after Close
-	}()
+	s.srv = simhttp.Start(simhttp.Config{
+		Name:        "datahubtest",
+		Handler:     s,
+		Unavailable: errReply(http.StatusServiceUnavailable, "service unavailable"),
+		Logger:      opts.Logger,
+	})
 	return s
 }
 
 // URL returns the base URL, e.g. http://127.0.0.1:41234. The API is under
 // URL()+"/datahub/services/v1/", tokens at URL()+[TokenPath] and URL()+[AuthPath].
-func (s *Server) URL() string { return s.url }
+func (s *Server) URL() string { return s.srv.URL() }
 
 // Close stops the listener, ends open connections and waits for running handlers. It is
 // safe to call more than once.
-func (s *Server) Close() {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.closed = true
-	close(s.closing)
-	s.mu.Unlock()
-
-	_ = s.srv.Close()
-	<-s.served
-
-	s.mu.Lock()
-	for s.inflight > 0 {
-		s.idle.Wait()
-	}
-	s.mu.Unlock()
-}
+func (s *Server) Close() { s.srv.Close() }
 
 // SetFaults replaces the fault configuration.
 func (s *Server) SetFaults(f Faults) {
-	s.mu.Lock()
-	s.faults = f
-	s.mu.Unlock()
+	s.faults.Set(simhttp.Faults{
+		Rate500: f.Rate500, Rate503: f.Rate503, Rate429: f.Rate429,
+		Latency: f.Latency, RetryAfter: f.RetryAfter,
+	})
 }
 
 // ExpireTokens makes every token issued so far answer 401, as when the upstream rotates
@@ -309,137 +264,63 @@ func (s *Server) SchoolID() string {
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := s.stats
-	out.ByEndpoint = make(map[string]int, len(s.stats.ByEndpoint))
-	for k, v := range s.stats.ByEndpoint {
-		out.ByEndpoint[k] = v
+	c := s.counts.Counts()
+	return Stats{
+		Requests: c.Requests, ByEndpoint: c.ByEndpoint, ByStatus: c.ByStatus,
+		TokensIssued: s.tokensIssued, Faults: c.Faults,
 	}
-	out.ByStatus = make(map[int]int, len(s.stats.ByStatus))
-	for k, v := range s.stats.ByStatus {
-		out.ByStatus[k] = v
-	}
-	return out
 }
 
-// reply is a handler's answer, encoded under the lock so it shares nothing with the store.
-type reply struct {
-	status     int
-	body       []byte
-	header     map[string]string
-	retryAfter int // seconds; 0 means no header
-}
-
-func answer(status int, v any) reply {
-	b, err := json.Marshal(v)
-	if err != nil {
-		// Every body is built from plain values and valid raw JSON; failing here is a
-		// simulator bug.
-		panic(fmt.Sprintf("datahubtest: encode reply: %v", err))
-	}
-	return reply{status: status, body: b}
-}
-
-func errReply(status int, msg string) reply {
-	return answer(status, map[string]string{"error": msg})
+func errReply(status int, msg string) simhttp.Reply {
+	return simhttp.JSON(status, map[string]string{"error": msg})
 }
 
 // ServeHTTP implements [http.Handler].
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		writeReply(w, errReply(http.StatusServiceUnavailable, "service unavailable"))
-		return
-	}
-	s.inflight++
-	latency := s.faults.Latency
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.inflight--
-		s.idle.Broadcast()
-		s.mu.Unlock()
-	}()
-
 	rt, id := route(r.URL.Path)
 	endpoint := r.Method + " " + r.URL.Path
 	if rt != nil {
 		endpoint = r.Method + " " + rt.pattern
 	}
-	// The body is read before the wait: net/http notices a client hanging up (and ends
-	// r.Context()) only once the body has been consumed.
-	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	if latency > 0 && !s.wait(r.Context(), latency) {
-		// The caller gave up (or the server is closing) before the answer: nothing
-		// happens, as with a request that never arrived, and the connection is dropped
-		// rather than answered with net/http's implicit 200.
-		s.mu.Lock()
-		s.stats.Requests++
-		s.stats.ByEndpoint[endpoint]++
-		s.mu.Unlock()
+	if !s.srv.Delay(w, r, s.faults.Latency(), maxBodyBytes) {
+		s.counts.Abandon(endpoint)
 		panic(http.ErrAbortHandler)
 	}
+	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 
-	var rep reply
+	s.mu.Lock()
+	var rep simhttp.Reply
 	var fault bool
 	switch {
 	case r.URL.Path == TokenPath || r.URL.Path == AuthPath:
-		rep, fault = s.handleToken(r, endpoint, body, readErr)
+		rep, fault = s.tokenLocked(r, body, readErr)
 	case strings.HasPrefix(r.URL.Path, apiPrefix):
-		rep, fault = s.handleAPI(r, endpoint, rt, id)
+		rep, fault = s.apiLocked(r, rt, id)
 	default:
 		rep = errReply(http.StatusNotFound, "not found")
-		s.mu.Lock()
-		s.count(endpoint, rep.status, false)
-		s.mu.Unlock()
 	}
-	writeReply(w, rep)
-	// Method, path and status only: the query may hold an access token, bodies hold
-	// secrets and personal data.
-	s.log.LogAttrs(r.Context(), slog.LevelDebug, "datahubtest request",
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
-		slog.Int("status", rep.status),
-		slog.Bool("fault", fault))
+	s.counts.Count(endpoint, rep.Status, fault)
+	s.mu.Unlock()
+	// The path only: the query may hold an access token.
+	s.srv.Answer(w, r, slog.String("path", r.URL.Path), rep, fault)
 }
 
-// wait sleeps for d and reports whether it slept the whole time.
-func (s *Server) wait(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-s.closing:
-		return false
-	}
-}
-
-// handleToken answers the token endpoints.
-func (s *Server) handleToken(r *http.Request, endpoint string, body []byte, readErr error) (reply, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-
+// tokenLocked answers the token endpoints; s.mu must be held.
+func (s *Server) tokenLocked(r *http.Request, body []byte, readErr error) (simhttp.Reply, bool) {
 	if r.Method != http.MethodPost {
 		rep := errReply(http.StatusMethodNotAllowed, "method not allowed")
-		rep.header = map[string]string{"Allow": http.MethodPost}
-		s.count(endpoint, rep.status, false)
+		rep.SetHeader("Allow", http.MethodPost)
 		return rep, false
 	}
 	id, secret, ok := r.BasicAuth()
 	if !ok || !equalSecret(id, s.clientID) || !equalSecret(secret, s.clientSecret) {
 		rep := errReply(http.StatusUnauthorized, "invalid_client")
-		rep.header = map[string]string{"WWW-Authenticate": `Basic realm="datahub"`}
-		s.count(endpoint, rep.status, false)
+		rep.SetHeader("WWW-Authenticate", `Basic realm="datahub"`)
 		return rep, false
 	}
 	form, err := url.ParseQuery(string(body))
 	if readErr != nil || err != nil {
-		rep := errReply(http.StatusBadRequest, "invalid_request")
-		s.count(endpoint, rep.status, false)
-		return rep, false
+		return errReply(http.StatusBadRequest, "invalid_request"), false
 	}
 	grant := form.Get("grant_type")
 	if grant == "" {
@@ -448,17 +329,12 @@ func (s *Server) handleToken(r *http.Request, endpoint string, body []byte, read
 	switch grant {
 	case "client_credentials":
 	case "":
-		rep := errReply(http.StatusBadRequest, "invalid_request")
-		s.count(endpoint, rep.status, false)
-		return rep, false
+		return errReply(http.StatusBadRequest, "invalid_request"), false
 	default:
-		rep := errReply(http.StatusBadRequest, "unsupported_grant_type")
-		s.count(endpoint, rep.status, false)
-		return rep, false
+		return errReply(http.StatusBadRequest, "unsupported_grant_type"), false
 	}
-	if rep, ok := s.injectFault(); ok {
-		s.count(endpoint, rep.status, true)
-		return rep, true
+	if f, ok := s.faults.Draw(); ok {
+		return faultReply(f), true
 	}
 
 	var raw [16]byte
@@ -467,14 +343,13 @@ func (s *Server) handleToken(r *http.Request, endpoint string, body []byte, read
 	}
 	token := hex.EncodeToString(raw[:])
 	s.tokens[token] = s.now().Add(s.ttl)
-	s.stats.TokensIssued++
-	rep := answer(http.StatusOK, map[string]any{
+	s.tokensIssued++
+	rep := simhttp.JSON(http.StatusOK, map[string]any{
 		"access_token": token,
 		"token_type":   "bearer",
 		"expires_in":   int(s.ttl / time.Second),
 	})
-	rep.header = map[string]string{"Cache-Control": "no-store"}
-	s.count(endpoint, rep.status, false)
+	rep.SetHeader("Cache-Control", "no-store")
 	return rep, false
 }
 
@@ -482,55 +357,42 @@ func equalSecret(got, want string) bool {
 	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
-// handleAPI authorises, injects faults and runs an endpoint of the services API, all
-// under one lock, so a request and its fault draw are atomic with respect to other
+// apiLocked authorises, injects faults and runs an endpoint of the services API. s.mu
+// is held throughout, so a request and its fault draw are atomic with respect to other
 // requests and to scenario calls.
-func (s *Server) handleAPI(r *http.Request, endpoint string, rt *apiRoute, id string) (reply, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-
+func (s *Server) apiLocked(r *http.Request, rt *apiRoute, id string) (simhttp.Reply, bool) {
 	if rep, ok := s.authorise(r); !ok {
-		s.count(endpoint, rep.status, false)
 		return rep, false
 	}
 	if rt == nil {
-		rep := errReply(http.StatusNotFound, "not found")
-		s.count(endpoint, rep.status, false)
-		return rep, false
+		return errReply(http.StatusNotFound, "not found"), false
 	}
 	if r.Method != http.MethodGet {
 		rep := errReply(http.StatusMethodNotAllowed, "method not allowed")
-		rep.header = map[string]string{"Allow": http.MethodGet}
-		s.count(endpoint, rep.status, false)
+		rep.SetHeader("Allow", http.MethodGet)
 		return rep, false
 	}
-	if rep, ok := s.injectFault(); ok {
-		s.count(endpoint, rep.status, true)
-		return rep, true
+	if f, ok := s.faults.Draw(); ok {
+		return faultReply(f), true
 	}
 	s.pruneLocked()
-	rep := rt.h(s, request{
+	return rt.h(s, request{
 		id:    id,
 		path:  strings.TrimPrefix(r.URL.Path, ServicesRoot),
 		query: r.URL.Query(),
-	})
-	s.count(endpoint, rep.status, false)
-	return rep, false
+	}), false
 }
 
 // authorise checks the bearer token (header first, then the access_token parameter);
 // s.mu must be held.
-func (s *Server) authorise(r *http.Request) (reply, bool) {
-	token := ""
-	if scheme, rest, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
-		token = strings.TrimSpace(rest)
-	}
+func (s *Server) authorise(r *http.Request) (simhttp.Reply, bool) {
+	token := simhttp.BearerToken(r)
 	if token == "" {
 		token = r.URL.Query().Get("access_token")
 	}
 	if token == "" {
 		rep := errReply(http.StatusUnauthorized, "unauthorized")
-		rep.header = map[string]string{"WWW-Authenticate": `Bearer realm="datahub"`}
+		rep.SetHeader("WWW-Authenticate", `Bearer realm="datahub"`)
 		return rep, false
 	}
 	exp, ok := s.tokens[token]
@@ -540,58 +402,13 @@ func (s *Server) authorise(r *http.Request) (reply, bool) {
 	}
 	if !ok {
 		rep := errReply(http.StatusUnauthorized, "invalid_token")
-		rep.header = map[string]string{"WWW-Authenticate": `Bearer realm="datahub", error="invalid_token"`}
+		rep.SetHeader("WWW-Authenticate", `Bearer realm="datahub", error="invalid_token"`)
 		return rep, false
 	}
-	return reply{}, true
+	return simhttp.Reply{}, true
 }
 
-// injectFault draws one number per authorised request, so the fault sequence depends
-// only on how many there were; s.mu must be held.
-func (s *Server) injectFault() (reply, bool) {
-	f := s.faults
-	u := s.faultRNG.Float64()
-	switch {
-	case u < f.Rate429:
-		rep := errReply(http.StatusTooManyRequests, "too many requests")
-		rep.retryAfter = retryAfterSeconds(f.RetryAfter)
-		return rep, true
-	case u < f.Rate429+f.Rate503:
-		rep := errReply(http.StatusServiceUnavailable, "service unavailable")
-		rep.retryAfter = retryAfterSeconds(f.RetryAfter)
-		return rep, true
-	case u < f.Rate429+f.Rate503+f.Rate500:
-		return errReply(http.StatusInternalServerError, "internal server error"), true
-	}
-	return reply{}, false
-}
-
-// count records one answered request; s.mu must be held.
-func (s *Server) count(endpoint string, status int, fault bool) {
-	s.stats.Requests++
-	s.stats.ByEndpoint[endpoint]++
-	s.stats.ByStatus[status]++
-	if fault {
-		s.stats.Faults++
-	}
-}
-
-func retryAfterSeconds(d time.Duration) int {
-	if d <= 0 {
-		d = RetryAfterDefault
-	}
-	return max(1, int(math.Ceil(d.Seconds())))
-}
-
-func writeReply(w http.ResponseWriter, rep reply) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	for k, v := range rep.header {
-		h.Set(k, v)
-	}
-	if rep.retryAfter > 0 {
-		h.Set("Retry-After", strconv.Itoa(rep.retryAfter))
-	}
-	w.WriteHeader(rep.status)
-	_, _ = w.Write(append(rep.body, '\n'))
+// faultReply is the answer of an injected fault.
+func faultReply(f simhttp.Fault) simhttp.Reply {
+	return f.Reply(map[string]string{"error": strings.ToLower(http.StatusText(f.Status))})
 }

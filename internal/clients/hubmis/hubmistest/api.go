@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/rollcall/rollcall/internal/simhttp"
 )
 
 // Handlers of the API endpoints; each runs with s.mu held, after the pipeline of
@@ -14,7 +16,7 @@ import (
 // listAcademicYears answers [PathAcademicYears], every year in id order. It is not paged
 // (the document shows no paging for it). filter[current]=true keeps the current year,
 // false the others.
-func (s *Server) listAcademicYears(r *http.Request) reply {
+func (s *Server) listAcademicYears(r *http.Request) simhttp.Reply {
 	cur, hasCur := boolFilter(r.URL.Query().Get("filter[current]"))
 	items := []any{}
 	for _, id := range sortedIDs(s.data.years) {
@@ -30,7 +32,7 @@ func (s *Server) listAcademicYears(r *http.Request) reply {
 // every student, past ones included: the document's basic call needs the scopes of past
 // students and applicants. filter[enrolmentStatus]=current lists the school's current
 // students.
-func (s *Server) listStudents(r *http.Request) reply {
+func (s *Server) listStudents(r *http.Request) simhttp.Reply {
 	status := r.URL.Query().Get("filter[enrolmentStatus]")
 	items := []any{}
 	for _, id := range sortedIDs(s.data.students) {
@@ -44,17 +46,17 @@ func (s *Server) listStudents(r *http.Request) reply {
 }
 
 // getStudent answers [PathStudent], past students included.
-func (s *Server) getStudent(r *http.Request) reply {
+func (s *Server) getStudent(r *http.Request) simhttp.Reply {
 	st, ok := s.data.students[atoi(r.PathValue("id"))]
 	if !ok {
 		return notFound()
 	}
-	return answer(http.StatusOK, studentJSON(st))
+	return simhttp.JSON(http.StatusOK, studentJSON(st))
 }
 
 // listStaff answers [PathStaff], paged. filter[subjectSet] (documented) keeps a set's
 // staff; the other filters are ignored.
-func (s *Server) listStaff(r *http.Request) reply {
+func (s *Server) listStaff(r *http.Request) simhttp.Reply {
 	ids := sortedIDs(s.data.staff)
 	if v := r.URL.Query().Get("filter[subjectSet]"); v != "" {
 		ids = nil
@@ -70,17 +72,17 @@ func (s *Server) listStaff(r *http.Request) reply {
 }
 
 // getStaffMember answers [PathStaffMember].
-func (s *Server) getStaffMember(r *http.Request) reply {
+func (s *Server) getStaffMember(r *http.Request) simhttp.Reply {
 	m, ok := s.data.staff[atoi(r.PathValue("id"))]
 	if !ok {
 		return notFound()
 	}
-	return answer(http.StatusOK, s.staffJSON(m))
+	return simhttp.JSON(http.StatusOK, s.staffJSON(m))
 }
 
 // listSubjectSets answers [PathSubjectSets], the year's sets in id order, paged. An
 // unknown year is 404.
-func (s *Server) listSubjectSets(r *http.Request) reply {
+func (s *Server) listSubjectSets(r *http.Request) simhttp.Reply {
 	year := atoi(r.PathValue("academicYearId"))
 	if _, ok := s.data.years[year]; !ok {
 		return notFound()
@@ -104,17 +106,17 @@ func (s *Server) setOf(r *http.Request) (*setRec, bool) {
 }
 
 // getSubjectSet answers [PathSubjectSet].
-func (s *Server) getSubjectSet(r *http.Request) reply {
+func (s *Server) getSubjectSet(r *http.Request) simhttp.Reply {
 	set, ok := s.setOf(r)
 	if !ok {
 		return notFound()
 	}
-	return answer(http.StatusOK, s.setJSON(set))
+	return simhttp.JSON(http.StatusOK, s.setJSON(set))
 }
 
 // listSubjectSetStudents answers [PathSubjectSetStudents]: the set's students in id
 // order, as student objects, not paged (the document shows no paging for it).
-func (s *Server) listSubjectSetStudents(r *http.Request) reply {
+func (s *Server) listSubjectSetStudents(r *http.Request) simhttp.Reply {
 	set, ok := s.setOf(r)
 	if !ok {
 		return notFound()
@@ -129,7 +131,7 @@ func (s *Server) listSubjectSetStudents(r *http.Request) reply {
 // listSubjectSetStaff answers [PathSubjectSetStaff]: the set's staff, main teacher
 // first, as staff objects, not paged. The document has no such endpoint (it has
 // filter[subjectSet] on the staff list and "staff" in the set); the design assumes it.
-func (s *Server) listSubjectSetStaff(r *http.Request) reply {
+func (s *Server) listSubjectSetStaff(r *http.Request) simhttp.Reply {
 	set, ok := s.setOf(r)
 	if !ok {
 		return notFound()
@@ -146,7 +148,7 @@ func (s *Server) listSubjectSetStaff(r *http.Request) reply {
 // filter[dateFrom]..filter[dateTo] (inclusive, "YYYY-MM-DD" in the school's time zone),
 // ordered by start. filter[date] alone asks for one day. Missing or malformed dates, or
 // dateTo before dateFrom, are 400; an unknown member 404.
-func (s *Server) staffCalendar(r *http.Request) reply {
+func (s *Server) staffCalendar(r *http.Request) simhttp.Reply {
 	staffID := atoi(r.PathValue("id"))
 	if _, ok := s.data.staff[staffID]; !ok {
 		return notFound()
@@ -197,12 +199,12 @@ func (s *Server) staffCalendar(r *http.Request) reply {
 	for _, e := range entries {
 		cal = append(cal, s.calendarJSON(e.occ, e.set))
 	}
-	return answer(http.StatusOK, map[string]any{"calendar": cal})
+	return simhttp.JSON(http.StatusOK, map[string]any{"calendar": cal})
 }
 
 // regionalSettings answers [PathRegionalSettings] exactly as the document's sample.
-func (s *Server) regionalSettings(*http.Request) reply {
-	return answer(http.StatusOK, map[string]any{
+func (s *Server) regionalSettings(*http.Request) simhttp.Reply {
+	return simhttp.JSON(http.StatusOK, map[string]any{
 		"regional_country_id": 34,
 		"start_day_week":      "monday",
 		"timezone":            s.loc.String(),
@@ -212,19 +214,19 @@ func (s *Server) regionalSettings(*http.Request) reply {
 // Lists.
 
 // all answers a list that is not paged: every item, page parameters ignored.
-func (s *Server) all(r *http.Request, items []any) reply {
+func (s *Server) all(r *http.Request, items []any) simhttp.Reply {
 	if !s.envelope {
-		return answer(http.StatusOK, items)
+		return simhttp.JSON(http.StatusOK, items)
 	}
-	return answer(http.StatusOK, map[string]any{
+	return simhttp.JSON(http.StatusOK, map[string]any{
 		"data":  items,
 		"meta":  map[string]any{"total": len(items)},
-		"links": map[string]any{"self": s.url + r.URL.RequestURI()},
+		"links": map[string]any{"self": s.URL() + r.URL.RequestURI()},
 	})
 }
 
 // paged answers one page of a paged list.
-func (s *Server) paged(r *http.Request, items []any) reply {
+func (s *Server) paged(r *http.Request, items []any) simhttp.Reply {
 	q := r.URL.Query()
 	number, size := 1, s.pageSize
 	if v := q.Get("page[number]"); v != "" {
@@ -249,7 +251,7 @@ func (s *Server) paged(r *http.Request, items []any) reply {
 	}
 	page := items[lo:hi]
 	if !s.envelope {
-		return answer(http.StatusOK, page)
+		return simhttp.JSON(http.StatusOK, page)
 	}
 	last := max(1, (total+size-1)/size)
 	link := func(n int) string {
@@ -259,7 +261,7 @@ func (s *Server) paged(r *http.Request, items []any) reply {
 		}
 		v.Set("page[number]", strconv.Itoa(n))
 		v.Set("page[size]", strconv.Itoa(size))
-		return s.url + r.URL.Path + "?" + v.Encode()
+		return s.URL() + r.URL.Path + "?" + v.Encode()
 	}
 	links := map[string]any{"first": link(1), "last": link(last), "self": link(number)}
 	if number < last {
@@ -268,7 +270,7 @@ func (s *Server) paged(r *http.Request, items []any) reply {
 	if number > 1 {
 		links["prev"] = link(min(number-1, last))
 	}
-	return answer(http.StatusOK, map[string]any{
+	return simhttp.JSON(http.StatusOK, map[string]any{
 		"data": page,
 		"meta": map[string]any{
 			"current_page": number,

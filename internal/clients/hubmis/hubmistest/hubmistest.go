@@ -92,29 +92,26 @@
 package hubmistest
 
 import (
-	"bytes"
 	"cmp"
-	"context"
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	// The school's time zone is loaded with time.LoadLocation; the embedded database keeps
 	// that working on machines without /usr/share/zoneinfo.
 	_ "time/tzdata"
+
+	"github.com/rollcall/rollcall/internal/simhttp"
 )
 
 // Paths the simulator serves. The document gives none; these are the design's
@@ -168,7 +165,7 @@ const (
 	LessonHorizonDefault = 14 * 24 * time.Hour
 	// RetryAfterDefault is the Retry-After of injected 503 answers when
 	// [Faults.RetryAfter] is zero.
-	RetryAfterDefault = time.Second
+	RetryAfterDefault = simhttp.RetryAfterDefault
 )
 
 // RefillInterval is how often each rate-limit bucket gains one request, in simulated
@@ -284,30 +281,24 @@ type Server struct {
 	horizon      time.Duration
 	briefings    bool
 
-	mux     *http.ServeMux
-	srv     *http.Server
-	url     string
-	served  chan struct{} // closed when Serve has returned
-	closing chan struct{} // closed by Close, ends latency waits
+	mux *http.ServeMux
+	srv *simhttp.Server
 
-	mu       sync.Mutex
-	idle     *sync.Cond // signalled on s.mu when inflight drops
-	inflight int
-	closed   bool
-
+	mu            sync.Mutex
 	tokens        map[string]tokenInfo
 	tokenSeq      int
 	ipBuckets     map[string]*bucket
 	clientBuckets map[string]*bucket
-	faults        Faults
 	// Separate streams, so the fault sequence depends only on the number of requests
 	// that reach the fault draw, and Populate's data only on the calls of Populate.
-	faultRNG *rand.Rand
+	faults   *simhttp.Injector
 	tokenRNG *rand.Rand
 	popRNG   *rand.Rand
 
-	data  store
-	stats Stats
+	data         store
+	counts       simhttp.Counter
+	throttled    int // 429 answers, of both buckets
+	tokensIssued int
 }
 
 type tokenInfo struct {
@@ -319,14 +310,7 @@ type tokenInfo struct {
 // past and a current academic year and nobody in it yet. It panics if it cannot listen or
 // [Options.Timezone] is unknown, as net/http/httptest panics.
 func New(opts Options) *Server {
-	seed := opts.Seed
-	if seed == 0 {
-		seed = 1
-	}
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	seed := cmp.Or(opts.Seed, 1)
 	now := opts.Now
 	if now == nil {
 		now = time.Now
@@ -339,12 +323,7 @@ func New(opts Options) *Server {
 	if scale <= 0 {
 		scale = 1
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("hubmistest: listen: %v", err))
-	}
 	s := &Server{
-		log:           logger,
 		now:           now,
 		clientID:      cmp.Or(opts.ClientID, ClientIDDefault),
 		clientSecret:  cmp.Or(opts.ClientSecret, ClientSecretDefault),
@@ -361,62 +340,38 @@ func New(opts Options) *Server {
 		loc:           loc,
 		horizon:       cmp.Or(opts.LessonHorizon, LessonHorizonDefault),
 		briefings:     opts.NonLessonEntries,
-		url:           "http://" + ln.Addr().String(),
-		served:        make(chan struct{}),
-		closing:       make(chan struct{}),
 		tokens:        map[string]tokenInfo{},
 		ipBuckets:     map[string]*bucket{},
 		clientBuckets: map[string]*bucket{},
-		faultRNG:      rand.New(rand.NewPCG(uint64(seed), 0x6661756c74)),
+		faults:        simhttp.NewInjector(seed),
 		tokenRNG:      rand.New(rand.NewPCG(uint64(seed), 0x746f6b656e)),
 		popRNG:        rand.New(rand.NewPCG(uint64(seed), 0x706f70)),
 		data:          newStore(),
-		stats:         Stats{ByEndpoint: map[string]int{}, ByStatus: map[int]int{}},
 	}
 	s.pageSize = min(s.pageSize, s.maxPageSize)
-	s.idle = sync.NewCond(&s.mu)
 	s.data.initYears(now().In(loc))
 	s.routes()
 
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		defer close(s.served)
-		_ = s.srv.Serve(ln) // always ErrServerClosed after Close
-	}()
+	s.srv = simhttp.Start(simhttp.Config{
+		Name:        "hubmistest",
+		Handler:     s,
+		Unavailable: errReply(http.StatusServiceUnavailable, "unavailable", "Service Unavailable"),
+		Logger:      opts.Logger,
+	})
 	return s
 }
 
 // URL returns the base URL, e.g. http://127.0.0.1:41234; the Path* constants are
 // relative to it.
-func (s *Server) URL() string { return s.url }
+func (s *Server) URL() string { return s.srv.URL() }
 
 // Close stops the listener, ends open connections and waits for running handlers. It is
 // safe to call more than once.
-func (s *Server) Close() {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.closed = true
-	close(s.closing)
-	s.mu.Unlock()
-
-	_ = s.srv.Close()
-	<-s.served
-
-	s.mu.Lock()
-	for s.inflight > 0 {
-		s.idle.Wait()
-	}
-	s.mu.Unlock()
-}
+func (s *Server) Close() { s.srv.Close() }
 
 // SetFaults replaces the fault configuration.
 func (s *Server) SetFaults(f Faults) {
-	s.mu.Lock()
-	s.faults = f
-	s.mu.Unlock()
+	s.faults.Set(simhttp.Faults{Rate500: f.Rate500, Rate503: f.Rate503, Latency: f.Latency, RetryAfter: f.RetryAfter})
 }
 
 // ExpireTokens makes every token issued so far answer 401, as when they outlive their 15
@@ -451,95 +406,31 @@ func (s *Server) Timezone() string { return s.loc.String() }
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := s.stats
-	out.ByEndpoint = make(map[string]int, len(s.stats.ByEndpoint))
-	for k, v := range s.stats.ByEndpoint {
-		out.ByEndpoint[k] = v
+	c := s.counts.Counts()
+	return Stats{
+		Requests: c.Requests, ByEndpoint: c.ByEndpoint, ByStatus: c.ByStatus,
+		TooMany: s.throttled, TokensIssued: s.tokensIssued, Faults: c.Faults,
 	}
-	out.ByStatus = make(map[int]int, len(s.stats.ByStatus))
-	for k, v := range s.stats.ByStatus {
-		out.ByStatus[k] = v
-	}
-	return out
-}
-
-// reply is a handler's answer, encoded under the lock so it shares nothing with the store.
-type reply struct {
-	status int
-	body   []byte
-	header map[string]string
-}
-
-func (r *reply) set(k, v string) {
-	if r.header == nil {
-		r.header = map[string]string{}
-	}
-	r.header[k] = v
-}
-
-func answer(status int, v any) reply {
-	b, err := json.Marshal(v)
-	if err != nil {
-		// Every body is built from plain values; failing here is a simulator bug.
-		panic(fmt.Sprintf("hubmistest: encode reply: %v", err))
-	}
-	return reply{status: status, body: b}
 }
 
 // errReply is the simulator's error body. The document shows none; "error" is a short
 // code and "message" a sentence, so a client reading either finds something.
-func errReply(status int, code, msg string) reply {
-	return answer(status, map[string]string{"error": code, "message": msg})
+func errReply(status int, code, msg string) simhttp.Reply {
+	return simhttp.JSON(status, map[string]string{"error": code, "message": msg})
 }
 
-func notFound() reply { return errReply(http.StatusNotFound, "not_found", "Not Found") }
+func notFound() simhttp.Reply { return errReply(http.StatusNotFound, "not_found", "Not Found") }
 
-func badRequest(msg string) reply { return errReply(http.StatusBadRequest, "bad_request", msg) }
+func badRequest(msg string) simhttp.Reply { return errReply(http.StatusBadRequest, "bad_request", msg) }
 
 // ServeHTTP implements [http.Handler].
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		writeReply(w, errReply(http.StatusServiceUnavailable, "unavailable", "Service Unavailable"))
-		return
-	}
-	s.inflight++
-	latency := s.faults.Latency
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.inflight--
-		s.idle.Broadcast()
-		s.mu.Unlock()
-	}()
-
-	if latency > 0 {
-		// The body is drained before the wait: net/http notices a client hanging up (and
-		// ends r.Context()) only once the body has been consumed.
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-		if err != nil {
-			r.Body = io.NopCloser(errReader{err})
-		} else {
-			r.Body = io.NopCloser(bytes.NewReader(body))
-		}
-		if !s.wait(r.Context(), latency) {
-			// The caller gave up (or the server is closing): nothing happens, as with a
-			// request that never arrived, and the connection is dropped rather than
-			// answered with net/http's implicit 200.
-			s.mu.Lock()
-			s.stats.Requests++
-			s.stats.ByEndpoint[r.Method+" "+s.pattern(r)]++
-			s.mu.Unlock()
-			panic(http.ErrAbortHandler)
-		}
+	if !s.srv.Delay(w, r, s.faults.Latency(), maxBodyBytes) {
+		s.counts.Abandon(r.Method + " " + s.pattern(r))
+		panic(http.ErrAbortHandler)
 	}
 	s.mux.ServeHTTP(w, r)
 }
-
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // pattern returns the route pattern of r, or its path when no route matches.
 func (s *Server) pattern(r *http.Request) string {
@@ -549,22 +440,8 @@ func (s *Server) pattern(r *http.Request) string {
 	return r.URL.Path
 }
 
-// wait sleeps for d and reports whether it slept the whole time.
-func (s *Server) wait(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-s.closing:
-		return false
-	}
-}
-
 // apiFunc answers one API request; s.mu is held.
-type apiFunc func(r *http.Request) reply
+type apiFunc func(r *http.Request) simhttp.Reply
 
 // routes registers the endpoints. Patterns carry no method, so a wrong method reaches
 // the API pipeline (auth, limits) and is answered 405 there, as a real server behind a
@@ -589,11 +466,11 @@ func (s *Server) routes() {
 		s.mux.Handle(p, s.apiHandler(p, h))
 	}
 	// Unknown paths under the API still meet its auth and limits, then 404.
-	s.mux.Handle("/api/v1/", s.apiHandler("", func(*http.Request) reply { return notFound() }))
+	s.mux.Handle("/api/v1/", s.apiHandler("", func(*http.Request) simhttp.Reply { return notFound() }))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		rep := notFound()
 		s.mu.Lock()
-		s.count(r.Method+" "+r.URL.Path, rep.status, false)
+		s.count(r.Method+" "+r.URL.Path, rep.Status, false)
 		s.mu.Unlock()
 		s.finish(w, r, r.URL.Path, rep, false)
 	})
@@ -609,13 +486,13 @@ func (s *Server) apiHandler(pattern string, h apiFunc) http.Handler {
 		endpoint := r.Method + " " + p
 		s.mu.Lock()
 		rep, fault := s.apiLocked(r, h)
-		s.count(endpoint, rep.status, fault)
+		s.count(endpoint, rep.Status, fault)
 		s.mu.Unlock()
 		s.finish(w, r, p, rep, fault)
 	})
 }
 
-func (s *Server) apiLocked(r *http.Request, h apiFunc) (reply, bool) {
+func (s *Server) apiLocked(r *http.Request, h apiFunc) (simhttp.Reply, bool) {
 	now := s.now()
 	sim := s.simTime(now)
 
@@ -642,10 +519,10 @@ func (s *Server) apiLocked(r *http.Request, h apiFunc) (reply, bool) {
 }
 
 // checkedLocked checks method, realm and academic year, draws a fault, and runs h.
-func (s *Server) checkedLocked(r *http.Request, h apiFunc) (reply, bool) {
+func (s *Server) checkedLocked(r *http.Request, h apiFunc) (simhttp.Reply, bool) {
 	if r.Method != http.MethodGet {
 		rep := errReply(http.StatusMethodNotAllowed, "method_not_allowed", "Method Not Allowed")
-		rep.set("Allow", http.MethodGet)
+		rep.SetHeader("Allow", http.MethodGet)
 		return rep, false
 	}
 	realm := r.Header.Get(HeaderRealm)
@@ -660,21 +537,18 @@ func (s *Server) checkedLocked(r *http.Request, h apiFunc) (reply, bool) {
 			return badRequest("Unknown academic-year-id"), false
 		}
 	}
-	if rep, ok := s.injectFault(); ok {
-		return rep, true
+	if f, ok := s.faults.Draw(); ok {
+		return faultReply(f), true
 	}
 	return h(r), false
 }
 
 // authoriseLocked checks the bearer token.
-func (s *Server) authoriseLocked(r *http.Request, now time.Time) (tokenInfo, reply, bool) {
-	token := ""
-	if scheme, rest, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
-		token = strings.TrimSpace(rest)
-	}
+func (s *Server) authoriseLocked(r *http.Request, now time.Time) (tokenInfo, simhttp.Reply, bool) {
+	token := simhttp.BearerToken(r)
 	if token == "" {
 		rep := errReply(http.StatusUnauthorized, "unauthenticated", "Unauthenticated")
-		rep.set("WWW-Authenticate", `Bearer realm="hubmis"`)
+		rep.SetHeader("WWW-Authenticate", `Bearer realm="hubmis"`)
 		return tokenInfo{}, rep, false
 	}
 	info, ok := s.tokens[token]
@@ -684,10 +558,10 @@ func (s *Server) authoriseLocked(r *http.Request, now time.Time) (tokenInfo, rep
 	}
 	if !ok {
 		rep := errReply(http.StatusUnauthorized, "invalid_token", "Unauthenticated")
-		rep.set("WWW-Authenticate", `Bearer realm="hubmis", error="invalid_token"`)
+		rep.SetHeader("WWW-Authenticate", `Bearer realm="hubmis", error="invalid_token"`)
 		return tokenInfo{}, rep, false
 	}
-	return info, reply{}, true
+	return info, simhttp.Reply{}, true
 }
 
 // handleToken answers the token endpoint.
@@ -695,13 +569,13 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	s.mu.Lock()
 	rep, fault := s.tokenLocked(r, body, readErr)
-	s.count(r.Method+" "+PathToken, rep.status, fault)
+	s.count(r.Method+" "+PathToken, rep.Status, fault)
 	s.mu.Unlock()
-	rep.set("Cache-Control", "no-store")
+	rep.SetHeader("Cache-Control", "no-store")
 	s.finish(w, r, PathToken, rep, fault)
 }
 
-func (s *Server) tokenLocked(r *http.Request, body []byte, readErr error) (reply, bool) {
+func (s *Server) tokenLocked(r *http.Request, body []byte, readErr error) (simhttp.Reply, bool) {
 	now := s.now()
 	sim := s.simTime(now)
 	var rl *bucket
@@ -712,7 +586,7 @@ func (s *Server) tokenLocked(r *http.Request, body []byte, readErr error) (reply
 	}
 	if r.Method != http.MethodPost {
 		rep := errReply(http.StatusMethodNotAllowed, "method_not_allowed", "Method Not Allowed")
-		rep.set("Allow", http.MethodPost)
+		rep.SetHeader("Allow", http.MethodPost)
 		return rep, false
 	}
 	if readErr != nil {
@@ -753,8 +627,11 @@ func (s *Server) tokenLocked(r *http.Request, body []byte, readErr error) (reply
 			rl = cb
 		}
 	}
-	rep, fault := s.injectFault()
-	if !fault {
+	var rep simhttp.Reply
+	f, fault := s.faults.Draw()
+	if fault {
+		rep = faultReply(f)
+	} else {
 		var raw [12]byte
 		for i := range raw {
 			raw[i] = byte(s.tokenRNG.Uint32())
@@ -763,8 +640,8 @@ func (s *Server) tokenLocked(r *http.Request, body []byte, readErr error) (reply
 		// Shaped like the document's "123.abc.xyz".
 		token := strconv.Itoa(s.tokenSeq) + "." + hex.EncodeToString(raw[:6]) + "." + hex.EncodeToString(raw[6:])
 		s.tokens[token] = tokenInfo{clientID: s.clientID, expires: now.Add(s.ttl)}
-		s.stats.TokensIssued++
-		rep = answer(http.StatusOK, map[string]any{
+		s.tokensIssued++
+		rep = simhttp.JSON(http.StatusOK, map[string]any{
 			"token_type":   "Bearer",
 			"expires_in":   int(s.ttl / time.Second),
 			"access_token": token,
@@ -778,61 +655,26 @@ func equalSecret(got, want string) bool {
 	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
-// injectFault draws one number per request that reaches it, so the fault sequence depends
-// only on how many did; s.mu must be held.
-func (s *Server) injectFault() (reply, bool) {
-	f := s.faults
-	u := s.faultRNG.Float64()
-	switch {
-	case u < f.Rate503:
-		rep := errReply(http.StatusServiceUnavailable, "unavailable", "Service Unavailable")
-		rep.set("Retry-After", strconv.Itoa(retryAfterSeconds(f.RetryAfter)))
-		return rep, true
-	case u < f.Rate503+f.Rate500:
-		return errReply(http.StatusInternalServerError, "server_error", "Server Error"), true
+// faultReply is the answer of an injected fault: a 503 or a 500, as [Faults] has no 429.
+func faultReply(f simhttp.Fault) simhttp.Reply {
+	if f.Status == http.StatusServiceUnavailable {
+		return f.Reply(map[string]string{"error": "unavailable", "message": "Service Unavailable"})
 	}
-	return reply{}, false
-}
-
-func retryAfterSeconds(d time.Duration) int {
-	if d <= 0 {
-		d = RetryAfterDefault
-	}
-	return max(1, int(math.Ceil(d.Seconds())))
+	return f.Reply(map[string]string{"error": "server_error", "message": "Server Error"})
 }
 
 // count records one answered request; s.mu must be held.
 func (s *Server) count(endpoint string, status int, fault bool) {
-	s.stats.Requests++
-	s.stats.ByEndpoint[endpoint]++
-	s.stats.ByStatus[status]++
-	if fault {
-		s.stats.Faults++
-	}
+	s.counts.Count(endpoint, status, fault)
 	if status == http.StatusTooManyRequests {
-		s.stats.TooMany++
+		s.throttled++
 	}
 }
 
-// finish writes the answer and logs the request: method, route pattern and status only,
-// since query strings name people (filters) and bodies hold secrets.
-func (s *Server) finish(w http.ResponseWriter, r *http.Request, pattern string, rep reply, fault bool) {
-	writeReply(w, rep)
-	s.log.LogAttrs(r.Context(), slog.LevelDebug, "hubmistest request",
-		slog.String("method", r.Method),
-		slog.String("route", pattern),
-		slog.Int("status", rep.status),
-		slog.Bool("fault", fault))
-}
-
-func writeReply(w http.ResponseWriter, rep reply) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	for k, v := range rep.header {
-		h.Set(k, v)
-	}
-	w.WriteHeader(rep.status)
-	_, _ = w.Write(append(rep.body, '\n'))
+// finish writes the answer and logs the request with its route pattern: query strings
+// name people (filters).
+func (s *Server) finish(w http.ResponseWriter, r *http.Request, pattern string, rep simhttp.Reply, fault bool) {
+	s.srv.Answer(w, r, slog.String("route", pattern), rep, fault)
 }
 
 // atoi parses a decimal id; anything else is 0, which no object has.

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/rollcall/rollcall/internal/simhttp"
 )
 
 // bucket is a token bucket of the document's shape: it holds up to size requests and
@@ -53,13 +55,13 @@ func (b *bucket) take(sim time.Time) bool {
 }
 
 // stamp sets the X-RateLimit headers of an answer; a nil bucket (limit off) sets none.
-func (b *bucket) stamp(rep *reply, sim time.Time) {
+func (b *bucket) stamp(rep *simhttp.Reply, sim time.Time) {
 	if b == nil {
 		return
 	}
 	b.refill(sim)
-	rep.set(HeaderRateLimitLimit, strconv.Itoa(b.size))
-	rep.set(HeaderRateLimitRemaining, strconv.Itoa(b.tokens))
+	rep.SetHeader(HeaderRateLimitLimit, strconv.Itoa(b.size))
+	rep.SetHeader(HeaderRateLimitRemaining, strconv.Itoa(b.tokens))
 }
 
 // simTime maps a reading of Now to the buckets' simulated time, which runs TimeScale
@@ -75,7 +77,7 @@ func (s *Server) simTime(now time.Time) time.Time {
 // real now plus the simulated wait until its next request, rounded up to a whole second:
 // never early for a client unaware of the scale, and exact enough for one that divides
 // the wait by it.
-func (s *Server) tooMany(b *bucket, now, sim time.Time) reply {
+func (s *Server) tooMany(b *bucket, now, sim time.Time) simhttp.Reply {
 	rep := errReply(http.StatusTooManyRequests, "too_many_requests", "Too Many Requests")
 	b.stamp(&rep, sim)
 	wait := b.last.Add(RefillInterval).Sub(sim)
@@ -84,9 +86,9 @@ func (s *Server) tooMany(b *bucket, now, sim time.Time) reply {
 	if at.After(time.Unix(sec, 0)) {
 		sec++
 	}
-	rep.set(HeaderRateLimitRetry, strconv.FormatInt(sec, 10))
+	rep.SetHeader(HeaderRateLimitRetry, strconv.FormatInt(sec, 10))
 	// Retry-After (seconds) as well, for clients that know only the standard header.
-	rep.set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+	rep.SetHeader("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 	return rep
 }
 
