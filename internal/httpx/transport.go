@@ -1,6 +1,15 @@
-// Package httpx holds the HTTP plumbing shared by the upstream clients: a
-// traced transport that keeps query strings, which may hold a pupil's or a
-// teacher's email, out of every span.
+// Package httpx holds the HTTP plumbing shared by the upstream clients
+// (class, datahub, hubmis): a traced transport that keeps query strings,
+// which may hold a pupil's or a teacher's email, out of every span
+// ([NewTransport]); sending a request and reading its answer within bounds
+// ([Send], with a bearer token renewed once on a 401 by [SendWithToken]);
+// and the mechanics of their errors: the message of an error answer with
+// emails redacted ([ErrorMessage], [AnswerText]), Retry-After
+// ([ParseRetryAfter]), a failure to get an answer ([TransportError]) and
+// whether it is worth another try ([IsTransient]).
+//
+// Each client keeps its own error types and sentinels and decides what an
+// answer means; this package holds only what they did alike.
 package httpx
 
 import (

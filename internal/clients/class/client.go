@@ -93,15 +93,8 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("class: invalid base URL: %w", err)
 	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, errors.New("class: invalid base URL: scheme must be http or https")
-	case u.Host == "":
-		return nil, errors.New("class: invalid base URL: no host")
-	case u.User != nil:
-		return nil, errors.New("class: invalid base URL: must not hold credentials")
-	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return nil, errors.New("class: invalid base URL: must not have a query or fragment")
+	if err := httpx.CheckBaseURL(u); err != nil {
+		return nil, fmt.Errorf("class: invalid base URL: %w", err)
 	}
 	if apiKey == "" {
 		return nil, errors.New("class: API key is required")
@@ -138,7 +131,7 @@ type response struct {
 }
 
 // do sends r and returns its 2xx answer. Any other status is an *APIError;
-// a failure to get an answer is a *transportError.
+// a failure to get an answer is an [*httpx.TransportError].
 func (c *Client) do(ctx context.Context, r request) (response, error) {
 	u := *c.base
 	u.Path = c.base.Path + r.path
@@ -156,7 +149,7 @@ func (c *Client) do(ctx context.Context, r request) (response, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, r.method, u.String(), body)
 	if err != nil {
-		return response{}, fmt.Errorf("class: %s %s: building request: %w", r.method, r.path, unwrapURLError(err))
+		return response{}, fmt.Errorf("class: %s %s: building request: %w", r.method, r.path, httpx.UnwrapURLError(err))
 	}
 	req.Header.Set("Authorization", "Bearer "+c.apiKey)
 	req.Header.Set("Accept", "application/json")
@@ -165,54 +158,17 @@ func (c *Client) do(ctx context.Context, r request) (response, error) {
 		req.Header.Set("Content-Type", "application/json")
 	}
 
-	resp, err := c.http.Do(req)
+	a, err := httpx.Send(c.http, req, successBodyLimit)
+	if tooLarge, ok := errors.AsType[*httpx.BodyTooLargeError](err); ok {
+		return response{}, &decodeError{method: r.method, path: r.path, status: a.Status, err: tooLarge}
+	}
 	if err != nil {
-		return response{}, c.transportError(r, &u, err)
+		return response{}, httpx.NewTransportError("class", r.method, r.path, &u, err)
 	}
-	defer resp.Body.Close()
-
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		// A read error here still leaves the status, which is what matters.
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
-		// Drain a little so that the connection can be reused, but never a
-		// whole oversized body.
-		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
-		return response{}, newAPIError(r.method, r.path, resp, b, c.now())
+	if !a.OK() {
+		return response{}, newAPIError(r.method, r.path, a, c.now())
 	}
-
-	b, err := io.ReadAll(io.LimitReader(resp.Body, successBodyLimit+1))
-	if err != nil {
-		// The answer broke off: the connection failed, so this is as
-		// retryable as any other connection failure.
-		return response{}, c.transportError(r, &u, err)
-	}
-	if len(b) > successBodyLimit {
-		return response{}, &decodeError{method: r.method, path: r.path, status: resp.StatusCode,
-			err: fmt.Errorf("body exceeds %d bytes", successBodyLimit)}
-	}
-	return response{status: resp.StatusCode, body: b}, nil
-}
-
-func (c *Client) transportError(r request, u *url.URL, err error) error {
-	redact := []string{u.String()}
-	if u.RawQuery != "" {
-		redact = append(redact, u.RawQuery)
-		if q, qerr := url.QueryUnescape(u.RawQuery); qerr == nil {
-			redact = append(redact, q)
-		}
-	}
-	return &transportError{method: r.method, path: r.path, err: unwrapURLError(err), redact: redact}
-}
-
-// unwrapURLError drops net/http's *url.Error, whose text is the full URL with
-// its query string, and keeps what it wraps: the inner error keeps every
-// property that matters (Timeout, errors.Is context.DeadlineExceeded, the
-// syscall errno).
-func unwrapURLError(err error) error {
-	if ue, ok := errors.AsType[*url.Error](err); ok && ue.Err != nil {
-		return ue.Err
-	}
-	return err
+	return response{status: a.Status, body: a.Body}, nil
 }
 
 // decode unmarshals a 2xx body into v; a body that does not decode is a

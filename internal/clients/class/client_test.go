@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rollcall/rollcall/internal/httpx"
 )
 
 const testKey = "secret-key"
@@ -703,32 +705,6 @@ func TestRetryAfter(t *testing.T) {
 	})
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	for _, tc := range []struct {
-		in     string
-		want   time.Duration
-		wantOK bool
-	}{
-		{"0", 0, true},
-		{" 120 ", 2 * time.Minute, true},
-		{"-1", 0, false},
-		{"", 0, false},
-		{"soon", 0, false},
-		{"99999999999999999", maxRetryAfter, true},
-		{now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
-		{now.Add(30 * time.Second).Format(http.TimeFormat), 30 * time.Second, true},
-		{now.Add(30 * 24 * time.Hour).Format(http.TimeFormat), maxRetryAfter, true},
-		{"Friday, 02-Jan-26 03:05:05 GMT", time.Minute, true}, // RFC 850, which HTTP-date also allows
-	} {
-		got, ok := parseRetryAfter(tc.in, now)
-		if got != tc.want || ok != tc.wantOK {
-			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.wantOK)
-		}
-	}
-}
-
 func TestUndecodableSuccess(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -904,7 +880,7 @@ func TestIsRetryableErrors(t *testing.T) {
 		{"canceled", context.Canceled, false},
 		{"deadline", context.DeadlineExceeded, true},
 		{"eof", io.EOF, true},
-		{"unexpected eof", &transportError{method: "GET", path: "/", err: io.ErrUnexpectedEOF}, true},
+		{"unexpected eof", &httpx.TransportError{Prefix: "class", Method: "GET", Path: "/", Err: io.ErrUnexpectedEOF}, true},
 		{"dial", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("no route")}, true},
 		{"validation", invalidRequest("op", "bad"), false},
 		{"decode", &decodeError{method: "GET", path: "/", status: 200, err: io.ErrUnexpectedEOF}, false},

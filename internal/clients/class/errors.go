@@ -1,19 +1,15 @@
 package class
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/rollcall/rollcall/internal/httpx"
 )
 
 // Sentinel errors. Every error this package returns for an HTTP answer is an
@@ -39,11 +35,6 @@ const existsPrefix = "class exists for external class id"
 
 // validationMessage is the "error" of Class's 400 for a refused body.
 const validationMessage = "request failed validation"
-
-// errorBodyLimit bounds how much of an error answer is read: the body is only
-// needed for its "error" and "data" fields, and a misbehaving proxy must not
-// make the worker buffer megabytes of HTML.
-const errorBodyLimit = 64 << 10
 
 // APIError is an answer of Class with a status of 400 or above.
 //
@@ -74,18 +65,8 @@ type APIError struct {
 // "class: POST /api/v1/classes: 400 Request failed validation (email: The email format is invalid.)".
 func (e *APIError) Error() string {
 	var b strings.Builder
-	b.WriteString("class: ")
-	b.WriteString(e.Method)
-	b.WriteByte(' ')
-	b.WriteString(e.Path)
-	b.WriteString(": ")
-	b.WriteString(strconv.Itoa(e.Status))
-	b.WriteByte(' ')
-	if e.Message != "" {
-		b.WriteString(e.Message)
-	} else {
-		b.WriteString(http.StatusText(e.Status))
-	}
+	// The text leaves Retry-After out; callers read it with [RetryAfter].
+	b.WriteString(httpx.AnswerText("class", e.Method, e.Path, e.Status, e.Message, 0))
 	if len(e.Fields) > 0 {
 		keys := make([]string, 0, len(e.Fields))
 		for k := range e.Fields {
@@ -163,26 +144,7 @@ func IsRetryable(err error) bool {
 		// gets the same answer.
 		return false
 	}
-	if errors.Is(err, context.Canceled) {
-		return false
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
-		return true
-	}
-	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
-		return true
-	}
-	if _, ok := errors.AsType[*net.OpError](err); ok {
-		// Dial, read and write failures on the connection; what is left (TLS
-		// verification, bad URLs) is not an OpError.
-		return true
-	}
-	return false
+	return httpx.IsTransient(err)
 }
 
 // IsAuth reports whether err means the tenant's API key does not work: a 401
@@ -207,79 +169,27 @@ func RetryAfter(err error) (time.Duration, bool) {
 // overflow a time.Duration; the worker applies its own, much smaller, cap.
 const maxRetryAfter = 7 * 24 * time.Hour
 
-// parseRetryAfter reads a Retry-After value as delta-seconds or as an HTTP-date
-// relative to now.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		if secs > int64(maxRetryAfter/time.Second) {
-			return maxRetryAfter, true
-		}
-		return time.Duration(secs) * time.Second, true
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0, false
-	}
-	d := t.Sub(now)
-	switch {
-	case d < 0:
-		return 0, true
-	case d > maxRetryAfter:
-		return maxRetryAfter, true
-	}
-	return d, true
-}
-
 // newAPIError builds the error for an answer with status >= 400 from its
 // (already size-limited) body.
-func newAPIError(method, path string, resp *http.Response, body []byte, now time.Time) *APIError {
-	e := &APIError{Method: method, Path: path, Status: resp.StatusCode}
-	e.Message, e.Fields = parseErrorBody(body)
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		e.RetryAfter, e.hasRetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
+func newAPIError(method, path string, a httpx.Answer, now time.Time) *APIError {
+	e := &APIError{Method: method, Path: path, Status: a.Status}
+	e.Message, e.Fields = parseErrorBody(a.Body)
+	if a.Status == http.StatusTooManyRequests || a.Status == http.StatusServiceUnavailable {
+		e.RetryAfter, e.hasRetryAfter = httpx.ParseRetryAfter(a.Header.Get("Retry-After"), now, maxRetryAfter)
 	}
 	return e
 }
 
 // parseErrorBody extracts Class's "error" (or a gateway's "message") and the
-// validation "data" of an error answer. A body that is not JSON yields nothing:
-// its text might echo the request, so it never reaches an error message.
+// validation "data" of an error answer, with email addresses redacted. A body
+// that is not a JSON object yields nothing: its text might echo the request,
+// so it never reaches an error message.
 func parseErrorBody(body []byte) (string, map[string][]string) {
-	var wire struct {
-		Error   json.RawMessage `json:"error"`
-		Message json.RawMessage `json:"message"`
-		Data    json.RawMessage `json:"data"`
-	}
+	var wire map[string]json.RawMessage
 	if json.Unmarshal(body, &wire) != nil {
 		return "", nil
 	}
-	msg := jsonText(wire.Error)
-	if msg == "" {
-		msg = jsonText(wire.Message)
-	}
-	return redactEmails(msg), parseFields(wire.Data)
-}
-
-// jsonText returns a JSON string's value, or "" for anything else. An "error"
-// that is an object (some gateways nest one) is not worth guessing at.
-func jsonText(raw json.RawMessage) string {
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return ""
-	}
-	const maxLen = 500
-	s = strings.TrimSpace(s)
-	if len(s) > maxLen {
-		s = strings.ToValidUTF8(s[:maxLen], "") + "…"
-	}
-	return s
+	return httpx.ErrorMessage(body, "error", "message"), parseFields(wire["data"])
 }
 
 // parseFields reads validation messages given as {"field": ["msg", …]} or
@@ -300,7 +210,7 @@ func parseFields(raw json.RawMessage) map[string][]string {
 			list = []string{one}
 		}
 		for i := range list {
-			list[i] = redactEmails(list[i])
+			list[i] = httpx.RedactEmails(list[i])
 		}
 		fields[k] = list
 	}
@@ -309,41 +219,6 @@ func parseFields(raw json.RawMessage) map[string][]string {
 	}
 	return fields
 }
-
-// emailPattern matches every word that holds an "@": anything shaped like an
-// email address, and then some. Class's messages may echo what was sent
-// ("user x@y.z not found"), and emails must never reach an error text or a log
-// line; redacting a harmless word with an "@" is the cheaper mistake.
-var emailPattern = regexp.MustCompile(`[^\s"'<>(),;:\[\]]*@[^\s"'<>(),;:\[\]]*`)
-
-func redactEmails(s string) string {
-	if !strings.Contains(s, "@") {
-		return s
-	}
-	return emailPattern.ReplaceAllString(s, "[email]")
-}
-
-// transportError is a request that got no usable answer: the connection
-// failed, timed out or broke while the body was read. It names the method and
-// path only; the *url.Error of net/http, whose text holds the full URL with its
-// query, is unwrapped away.
-type transportError struct {
-	method, path string
-	err          error
-	redact       []string // strings of the request that must not appear in the text
-}
-
-func (e *transportError) Error() string {
-	msg := e.err.Error()
-	for _, s := range e.redact {
-		if s != "" {
-			msg = strings.ReplaceAll(msg, s, "[redacted]")
-		}
-	}
-	return fmt.Sprintf("class: %s %s: %s", e.method, e.path, redactEmails(msg))
-}
-
-func (e *transportError) Unwrap() error { return e.err }
 
 // decodeError is a 2xx answer whose body could not be decoded. It is not
 // retryable: Class has already acted, and asking again gives the same body.

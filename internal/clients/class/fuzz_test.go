@@ -139,7 +139,7 @@ func FuzzParseErrorBody(f *testing.F) {
 			texts = append(texts, msgs...)
 		}
 		for _, s := range texts {
-			if emailPattern.MatchString(s) {
+			if strings.Contains(s, "@") {
 				t.Fatalf("email-shaped text survived redaction: %q", s)
 			}
 		}

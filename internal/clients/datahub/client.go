@@ -24,7 +24,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -188,15 +187,8 @@ func parseBaseURL(raw string) (*url.URL, error) {
 	if err != nil {
 		return nil, errors.New("datahub: BaseURL: not a URL")
 	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, errors.New("datahub: BaseURL: scheme must be http or https")
-	case u.Host == "":
-		return nil, errors.New("datahub: BaseURL: no host")
-	case u.User != nil:
-		return nil, errors.New("datahub: BaseURL: must not hold credentials")
-	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return nil, errors.New("datahub: BaseURL: must not have a query or fragment")
+	if err := httpx.CheckBaseURL(u); err != nil {
+		return nil, fmt.Errorf("datahub: BaseURL: %w", err)
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
@@ -491,41 +483,29 @@ func (c *Client) get(ctx context.Context, t target) ([]byte, error) {
 	}
 }
 
-// once sends t with the cached token. A 401 drops that token and sends t once
-// more with a freshly fetched one: a token can be revoked or expire early.
-// A 401 to that second try means the credentials do not work (ErrUnauthorized).
+// once sends t with the cached token, and once more with a fresh one when
+// the API refuses it (see [httpx.SendWithToken]). A 401 to that second try
+// means the credentials do not work (ErrUnauthorized).
 func (c *Client) once(ctx context.Context, t target) ([]byte, error) {
-	tok, err := c.tokens.token(ctx)
+	a, err := httpx.SendWithToken(ctx, c.tokens, func(ctx context.Context, tok *oauth2.Token) (httpx.Answer, error) {
+		return c.send(ctx, t, tok)
+	})
 	if err != nil {
 		return nil, err
 	}
-	status, header, body, err := c.send(ctx, t, tok)
-	if err != nil {
-		return nil, err
-	}
-	if status == http.StatusUnauthorized {
-		c.tokens.drop(tok)
-		if tok, err = c.tokens.token(ctx); err != nil {
-			return nil, err
-		}
-		if status, header, body, err = c.send(ctx, t, tok); err != nil {
-			return nil, err
-		}
-	}
-	if status < 200 || status > 299 {
-		ae := newAPIError(http.MethodGet, t.u.Path, status, header, body, c.now())
+	if !a.OK() {
+		ae := newAPIError(http.MethodGet, t.u.Path, a, c.now())
 		ae.cursor = t.cursor
 		return nil, ae
 	}
-	return body, nil
+	return a.Body, nil
 }
 
-// send makes one GET with tok. For a status outside 2xx the body is the
-// error answer's first errorBodyLimit bytes.
-func (c *Client) send(ctx context.Context, t target, tok *oauth2.Token) (int, http.Header, []byte, error) {
+// send makes one GET with tok.
+func (c *Client) send(ctx context.Context, t target, tok *oauth2.Token) (httpx.Answer, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.u.String(), nil)
 	if err != nil {
-		return 0, nil, nil, c.transportError(t, err)
+		return httpx.Answer{}, httpx.NewTransportError("datahub", http.MethodGet, t.u.Path, t.u, err)
 	}
 	// The token goes in the header only, never in the URL (the docs also
 	// allow access_token as a query parameter), so no log or span sees it.
@@ -533,44 +513,14 @@ func (c *Client) send(ctx context.Context, t target, tok *oauth2.Token) (int, ht
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", UserAgentDefault)
 
-	resp, err := c.http.Do(req)
+	a, err := httpx.Send(c.http, req, successBodyLimit)
+	if tooLarge, ok := errors.AsType[*httpx.BodyTooLargeError](err); ok {
+		return httpx.Answer{}, malformed("answer to GET "+t.u.Path, "%v", tooLarge)
+	}
 	if err != nil {
-		return 0, nil, nil, c.transportError(t, err)
+		return httpx.Answer{}, httpx.NewTransportError("datahub", http.MethodGet, t.u.Path, t.u, err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		// A read error here still leaves the status, which is what matters.
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
-		// Drain a little so that the connection can be reused, but never a
-		// whole oversized body.
-		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
-		return resp.StatusCode, resp.Header, b, nil
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, successBodyLimit+1))
-	if err != nil {
-		// The answer broke off: as retryable as any other broken connection.
-		return 0, nil, nil, c.transportError(t, err)
-	}
-	if len(b) > successBodyLimit {
-		return 0, nil, nil, malformed("answer to GET "+t.u.Path, "body exceeds %d bytes", successBodyLimit)
-	}
-	return resp.StatusCode, resp.Header, b, nil
-}
-
-// transportError wraps a failure to get an answer, without the URL that
-// net/http's *url.Error puts in its text.
-func (c *Client) transportError(t target, err error) error {
-	if ue, ok := errors.AsType[*url.Error](err); ok && ue.Err != nil {
-		err = ue.Err
-	}
-	redact := []string{t.u.String()}
-	if t.u.RawQuery != "" {
-		redact = append(redact, t.u.RawQuery)
-		if q, qerr := url.QueryUnescape(t.u.RawQuery); qerr == nil {
-			redact = append(redact, q)
-		}
-	}
-	return &transportError{method: http.MethodGet, path: t.u.Path, err: err, redact: redact}
+	return a, nil
 }
 
 // sleep waits d or until ctx ends.

@@ -2,17 +2,12 @@ package datahub
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"regexp"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
+
+	"github.com/rollcall/rollcall/internal/httpx"
 )
 
 // Sentinel errors. Every error this package returns for an HTTP answer is an
@@ -37,11 +32,6 @@ var (
 	// falls back to a full resync of the tenant.
 	ErrCursorRejected = errors.New("datahub: cursor rejected")
 )
-
-// errorBodyLimit bounds how much of an error answer is read: the body is only
-// needed for its message, and a misbehaving proxy must not make the poller
-// buffer megabytes of HTML.
-const errorBodyLimit = 64 << 10
 
 // APIError is an answer of DataHub (its API or its token endpoint) with a
 // status of 400 or above.
@@ -75,25 +65,7 @@ type APIError struct {
 
 // Error returns e.g. "datahub: GET /datahub/services/v1/events: 400 invalid search token".
 func (e *APIError) Error() string {
-	var b strings.Builder
-	b.WriteString("datahub: ")
-	b.WriteString(e.Method)
-	b.WriteByte(' ')
-	b.WriteString(e.Path)
-	b.WriteString(": ")
-	b.WriteString(strconv.Itoa(e.Status))
-	b.WriteByte(' ')
-	if e.Message != "" {
-		b.WriteString(e.Message)
-	} else {
-		b.WriteString(http.StatusText(e.Status))
-	}
-	if e.RetryAfter > 0 {
-		b.WriteString(" (retry after ")
-		b.WriteString(e.RetryAfter.String())
-		b.WriteByte(')')
-	}
-	return b.String()
+	return httpx.AnswerText("datahub", e.Method, e.Path, e.Status, e.Message, e.RetryAfter)
 }
 
 // Is maps the answer onto the package's sentinels: 404 → [ErrNotFound]; 401,
@@ -148,23 +120,7 @@ func IsRetryable(err error) bool {
 		}
 		return false
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
-		return true
-	}
-	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
-		return true
-	}
-	if _, ok := errors.AsType[*net.OpError](err); ok {
-		// Dial, read and write failures on the connection; what is left (TLS
-		// verification, bad URLs) is not an OpError.
-		return true
-	}
-	return false
+	return httpx.IsTransient(err)
 }
 
 // retryAfter returns the Retry-After delay an error carries, or 0.
@@ -179,105 +135,17 @@ func retryAfter(err error) time.Duration {
 // overflow a time.Duration.
 const maxRetryAfter = 24 * time.Hour
 
-// parseRetryAfter reads a Retry-After value as delta-seconds or as an
-// HTTP-date relative to now; a date in the past gives 0.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		switch {
-		case secs <= 0:
-			return 0
-		case secs > int64(maxRetryAfter/time.Second):
-			return maxRetryAfter
-		}
-		return time.Duration(secs) * time.Second
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0
-	}
-	return min(max(t.Sub(now), 0), maxRetryAfter)
-}
-
 // newAPIError builds the error for an answer with status >= 400 from its
 // (already size-limited) body.
-func newAPIError(method, path string, status int, header http.Header, body []byte, now time.Time) *APIError {
-	e := &APIError{Method: method, Path: path, Status: status, Message: parseErrorBody(body)}
-	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-		e.RetryAfter = parseRetryAfter(header.Get("Retry-After"), now)
+func newAPIError(method, path string, a httpx.Answer, now time.Time) *APIError {
+	// OAuth's "error_description" and "error", or a gateway's "message".
+	e := &APIError{Method: method, Path: path, Status: a.Status,
+		Message: httpx.ErrorMessage(a.Body, "error_description", "message", "error")}
+	if a.Status == http.StatusTooManyRequests || a.Status == http.StatusServiceUnavailable {
+		e.RetryAfter, _ = httpx.ParseRetryAfter(a.Header.Get("Retry-After"), now, maxRetryAfter)
 	}
 	return e
 }
-
-// parseErrorBody extracts a message from an error answer: OAuth's
-// "error_description" and "error", or a gateway's "message". A body that is not
-// JSON yields nothing: its text might echo the request, so it never reaches an
-// error message.
-func parseErrorBody(body []byte) string {
-	var wire map[string]json.RawMessage
-	if json.Unmarshal(body, &wire) != nil {
-		return ""
-	}
-	for _, k := range []string{"error_description", "message", "error"} {
-		if s := jsonText(wire[k]); s != "" {
-			return s
-		}
-	}
-	return ""
-}
-
-// jsonText returns a JSON string's value, trimmed, bounded and with emails
-// redacted, or "" for anything else.
-func jsonText(raw json.RawMessage) string {
-	var s string
-	if len(raw) == 0 || json.Unmarshal(raw, &s) != nil {
-		return ""
-	}
-	const maxLen = 300
-	s = strings.TrimSpace(s)
-	if len(s) > maxLen {
-		s = strings.ToValidUTF8(s[:maxLen], "") + "…"
-	}
-	return redactEmails(s)
-}
-
-// emailPattern matches every word that holds an "@": anything shaped like an
-// email address, and then some. Emails must never reach an error text or a
-// log line; redacting a harmless word with an "@" is the cheaper mistake.
-var emailPattern = regexp.MustCompile(`[^\s"'<>(),;:\[\]]*@[^\s"'<>(),;:\[\]]*`)
-
-func redactEmails(s string) string {
-	if !strings.Contains(s, "@") {
-		return s
-	}
-	return emailPattern.ReplaceAllString(s, "[email]")
-}
-
-// transportError is a request that got no usable answer: the connection
-// failed, timed out or broke while the body was read. It names the method and
-// path only; the *url.Error of net/http, whose text holds the full URL with
-// its query, is unwrapped away, and any text of the URL left in the cause is
-// redacted.
-type transportError struct {
-	method, path string
-	err          error
-	redact       []string // strings of the request that must not appear in the text
-}
-
-func (e *transportError) Error() string {
-	msg := e.err.Error()
-	for _, s := range e.redact {
-		if s != "" {
-			msg = strings.ReplaceAll(msg, s, "[redacted]")
-		}
-	}
-	return fmt.Sprintf("datahub: %s %s: %s", e.method, e.path, redactEmails(msg))
-}
-
-func (e *transportError) Unwrap() error { return e.err }
 
 // malformedError is a payload that could not be decoded. Its text says what
 // was wrong in words of this package only: never a value, a key or a
@@ -295,30 +163,4 @@ func (e *malformedError) Is(target error) bool { return target == ErrMalformed }
 
 func malformed(where, format string, args ...any) error {
 	return &malformedError{where: where, what: fmt.Sprintf(format, args...)}
-}
-
-// jsonProblem describes a json.Unmarshal error without quoting the payload:
-// the standard library's syntax errors quote the offending character, and its
-// type errors name the field.
-func jsonProblem(err error) string {
-	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
-		return fmt.Sprintf("invalid JSON at offset %d", se.Offset)
-	}
-	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
-		return fmt.Sprintf("unexpected JSON %s at offset %d", jsonKind(te.Value), te.Offset)
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return "truncated JSON"
-	}
-	return "invalid JSON"
-}
-
-// jsonKind keeps only the kind of value a json.UnmarshalTypeError names
-// ("string", "number", ...); for a number it names the value itself.
-func jsonKind(v string) string {
-	switch v {
-	case "string", "bool", "array", "object", "null":
-		return v
-	}
-	return "number"
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+
+	"github.com/rollcall/rollcall/internal/jsonx"
 )
 
 // Event is one event of DataHub's feed, in Clever's shape:
@@ -64,7 +66,7 @@ func DecodeEvent(raw []byte) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	ev := Event{ID: str(m["id"]), Raw: bytes.Clone(bytes.TrimSpace(raw))}
+	ev := Event{ID: jsonx.String(m["id"]), Raw: bytes.Clone(bytes.TrimSpace(raw))}
 	if ev.ID == "" {
 		return Event{}, malformed("event", "no id")
 	}
@@ -79,15 +81,15 @@ func DecodeEvent(raw []byte) (Event, error) {
 		return Event{}, malformed("event", "created is not an RFC 3339 time")
 	}
 	data := m["data"]
-	if isNull(data) {
+	if jsonx.IsNull(data) {
 		return ev, nil
 	}
-	if !isObject(data) {
+	if !jsonx.IsObject(data) {
 		return Event{}, malformed("event", "data is not an object")
 	}
 	var d map[string]json.RawMessage
 	if err := json.Unmarshal(data, &d); err != nil {
-		return Event{}, malformed("event", "data: %s", jsonProblem(err))
+		return Event{}, malformed("event", "data: %s", jsonx.Problem(err))
 	}
 	if ev.Object, err = optionalObject(d["object"]); err != nil {
 		return Event{}, malformed("event", "data.object is not an object")
@@ -105,10 +107,10 @@ var errNotObject = malformed("value", "not an object")
 // optionalObject returns a copy of raw when it is an object, nil when it is
 // missing or null.
 func optionalObject(raw json.RawMessage) (json.RawMessage, error) {
-	if isNull(raw) {
+	if jsonx.IsNull(raw) {
 		return nil, nil
 	}
-	if !isObject(raw) {
+	if !jsonx.IsObject(raw) {
 		return nil, errNotObject
 	}
 	return bytes.Clone(bytes.TrimSpace(raw)), nil

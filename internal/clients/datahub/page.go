@@ -5,6 +5,8 @@ import (
 	"cmp"
 	"encoding/json"
 	"strings"
+
+	"github.com/rollcall/rollcall/internal/jsonx"
 )
 
 // decodePage decodes a list answer:
@@ -25,13 +27,13 @@ func decodePage[T any](body []byte, where string, decode func(json.RawMessage) (
 		return Page[T]{}, err
 	}
 	var p Page[T]
-	if data := top["data"]; !isNull(data) {
+	if data := top["data"]; !jsonx.IsNull(data) {
 		var elems []json.RawMessage
 		if t := bytes.TrimSpace(data); len(t) == 0 || t[0] != '[' {
 			return Page[T]{}, malformed(where, "data is not an array")
 		}
 		if err := json.Unmarshal(data, &elems); err != nil {
-			return Page[T]{}, malformed(where, "data: %s", jsonProblem(err))
+			return Page[T]{}, malformed(where, "data: %s", jsonx.Problem(err))
 		}
 		for i, elem := range elems {
 			rec := unwrap(elem)
@@ -43,14 +45,10 @@ func decodePage[T any](body []byte, where string, decode func(json.RawMessage) (
 			p.Items = append(p.Items, v)
 		}
 	}
-	if isObject(top["paging"]) {
-		var paging map[string]json.RawMessage
-		if json.Unmarshal(top["paging"], &paging) == nil {
-			p.Current = flexInt(paging["current"])
-			p.Total = flexInt(paging["total"])
-			p.Count = flexInt(paging["count"])
-		}
-	}
+	paging := jsonx.Fields(top["paging"])
+	p.Current = jsonx.Int(paging["current"])
+	p.Total = jsonx.Int(paging["total"])
+	p.Count = jsonx.Int(paging["count"])
 	p.Next = nextLink(top["links"])
 	return p, nil
 }
@@ -59,16 +57,13 @@ func decodePage[T any](body []byte, where string, decode func(json.RawMessage) (
 // An element that has an "id" or a "type" of its own is a bare record (an
 // event has a "data" too) and is returned as it is.
 func unwrap(elem json.RawMessage) json.RawMessage {
-	if !isObject(elem) {
-		return elem
-	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(elem, &m) != nil {
+	m := jsonx.Fields(elem)
+	if m == nil {
 		return elem
 	}
 	_, hasID := m["id"]
 	_, hasType := m["type"]
-	if hasID || hasType || !isObject(m["data"]) {
+	if hasID || hasType || !jsonx.IsObject(m["data"]) {
 		return elem
 	}
 	return m["data"]
@@ -76,14 +71,7 @@ func unwrap(elem json.RawMessage) json.RawMessage {
 
 // readableID returns the id of a record that did not decode, if it has one.
 func readableID(rec json.RawMessage) string {
-	if !isObject(rec) {
-		return ""
-	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(rec, &m) != nil {
-		return ""
-	}
-	return str(m["id"])
+	return jsonx.String(jsonx.Fields(rec)["id"])
 }
 
 // nextLink returns the uri of the first link whose rel is "next" in any case
@@ -105,17 +93,16 @@ func nextLink(raw json.RawMessage) string {
 				return ""
 			}
 			for _, e := range elems {
-				var l map[string]json.RawMessage
-				if isObject(e) && json.Unmarshal(e, &l) == nil {
+				if l := jsonx.Fields(e); l != nil {
 					links = append(links, l)
 				}
 			}
 		}
 		for _, l := range links {
-			if !strings.EqualFold(strings.TrimSpace(str(l["rel"])), "next") {
+			if !strings.EqualFold(strings.TrimSpace(jsonx.String(l["rel"])), "next") {
 				continue
 			}
-			if u := strings.TrimSpace(cmp.Or(str(l["uri"]), str(l["href"]))); u != "" {
+			if u := strings.TrimSpace(cmp.Or(jsonx.String(l["uri"]), jsonx.String(l["href"]))); u != "" {
 				return u
 			}
 		}
@@ -128,12 +115,11 @@ func nextLink(raw json.RawMessage) string {
 			if !strings.EqualFold(rel, "next") {
 				continue
 			}
-			if u := strings.TrimSpace(str(v)); u != "" {
+			if u := strings.TrimSpace(jsonx.String(v)); u != "" {
 				return u
 			}
-			var l map[string]json.RawMessage
-			if isObject(v) && json.Unmarshal(v, &l) == nil {
-				if u := strings.TrimSpace(cmp.Or(str(l["uri"]), str(l["href"]))); u != "" {
+			if l := jsonx.Fields(v); l != nil {
+				if u := strings.TrimSpace(cmp.Or(jsonx.String(l["uri"]), jsonx.String(l["href"]))); u != "" {
 					return u
 				}
 			}

@@ -1,11 +1,11 @@
 package datahub
 
 import (
-	"bytes"
 	"encoding/json"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rollcall/rollcall/internal/jsonx"
 )
 
 // Name is a person's name as DataHub gives it.
@@ -97,11 +97,11 @@ func DecodeTeacher(raw json.RawMessage) (Teacher, error) {
 		return Teacher{}, err
 	}
 	return Teacher{
-		ID:            str(m["id"]),
-		SISID:         str(m["sis_id"]),
-		TeacherNumber: str(m["teacher_number"]),
-		Email:         str(m["email"]),
-		Title:         str(m["title"]),
+		ID:            jsonx.String(m["id"]),
+		SISID:         jsonx.String(m["sis_id"]),
+		TeacherNumber: jsonx.String(m["teacher_number"]),
+		Email:         jsonx.String(m["email"]),
+		Title:         jsonx.String(m["title"]),
 		School:        ref(m["school"]),
 		District:      ref(m["district"]),
 		Name:          name(m["name"]),
@@ -118,11 +118,11 @@ func DecodeStudent(raw json.RawMessage) (Student, error) {
 		return Student{}, err
 	}
 	return Student{
-		ID:            str(m["id"]),
-		SISID:         str(m["sis_id"]),
-		StudentNumber: str(m["student_number"]),
-		Email:         str(m["email"]),
-		Grade:         str(m["grade"]),
+		ID:            jsonx.String(m["id"]),
+		SISID:         jsonx.String(m["sis_id"]),
+		StudentNumber: jsonx.String(m["student_number"]),
+		Email:         jsonx.String(m["email"]),
+		Grade:         jsonx.String(m["grade"]),
 		School:        ref(m["school"]),
 		District:      ref(m["district"]),
 		Name:          name(m["name"]),
@@ -140,17 +140,17 @@ func DecodeSection(raw json.RawMessage) (Section, error) {
 		return Section{}, err
 	}
 	return Section{
-		ID:            str(m["id"]),
-		Name:          str(m["name"]),
-		SISID:         str(m["sis_id"]),
+		ID:            jsonx.String(m["id"]),
+		Name:          jsonx.String(m["name"]),
+		SISID:         jsonx.String(m["sis_id"]),
 		School:        ref(m["school"]),
 		District:      ref(m["district"]),
-		CourseName:    str(m["course_name"]),
-		CourseNumber:  str(m["course_number"]),
-		SectionNumber: str(m["section_number"]),
-		Period:        str(m["period"]),
-		Grade:         str(m["grade"]),
-		Subject:       str(m["subject"]),
+		CourseName:    jsonx.String(m["course_name"]),
+		CourseNumber:  jsonx.String(m["course_number"]),
+		SectionNumber: jsonx.String(m["section_number"]),
+		Period:        jsonx.String(m["period"]),
+		Grade:         jsonx.String(m["grade"]),
+		Subject:       jsonx.String(m["subject"]),
 		Teacher:       ref(m["teacher"]),
 		Teachers:      refs(m["teachers"]),
 		Students:      refs(m["students"]),
@@ -166,7 +166,7 @@ func recordObject(raw json.RawMessage, kind string) (map[string]json.RawMessage,
 	if err != nil {
 		return nil, err
 	}
-	if str(m["id"]) == "" {
+	if jsonx.String(m["id"]) == "" {
 		return nil, malformed(kind, "no id")
 	}
 	return m, nil
@@ -175,80 +175,27 @@ func recordObject(raw json.RawMessage, kind string) (map[string]json.RawMessage,
 // object decodes raw as a JSON object; anything else (null included) is
 // malformed.
 func object(raw json.RawMessage, kind string) (map[string]json.RawMessage, error) {
-	trimmed := bytes.TrimSpace(raw)
-	if len(trimmed) == 0 {
-		return nil, malformed(kind, "empty")
-	}
-	if trimmed[0] != '{' {
-		return nil, malformed(kind, "not a JSON object")
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(trimmed, &m); err != nil {
-		return nil, malformed(kind, "%s", jsonProblem(err))
+	m, err := jsonx.Object(raw)
+	if err != nil {
+		return nil, malformed(kind, "%v", err)
 	}
 	return m, nil
-}
-
-// isObject reports whether raw holds a JSON object.
-func isObject(raw json.RawMessage) bool {
-	t := bytes.TrimSpace(raw)
-	return len(t) > 0 && t[0] == '{'
-}
-
-// isNull reports whether raw is missing or JSON null.
-func isNull(raw json.RawMessage) bool {
-	t := bytes.TrimSpace(raw)
-	return len(t) == 0 || string(t) == "null"
-}
-
-// str returns a JSON string's value, a number's or a boolean's text, and ""
-// for anything else.
-func str(raw json.RawMessage) string {
-	t := bytes.TrimSpace(raw)
-	if len(t) == 0 {
-		return ""
-	}
-	switch c := t[0]; {
-	case c == '"':
-		var s string
-		if json.Unmarshal(t, &s) != nil {
-			return ""
-		}
-		return s
-	case c == '-' || (c >= '0' && c <= '9'):
-		var n json.Number
-		if json.Unmarshal(t, &n) != nil {
-			return ""
-		}
-		return n.String()
-	case string(t) == "true" || string(t) == "false":
-		return string(t)
-	}
-	return ""
 }
 
 // ref returns the id a reference holds: the reference itself when it is a
 // string or a number, the "id" of an object.
 func ref(raw json.RawMessage) string {
-	if isObject(raw) {
-		var m map[string]json.RawMessage
-		if json.Unmarshal(raw, &m) != nil {
-			return ""
-		}
-		return str(m["id"])
+	if jsonx.IsObject(raw) {
+		return jsonx.String(jsonx.Fields(raw)["id"])
 	}
-	return str(raw)
+	return jsonx.String(raw)
 }
 
 // refs returns the ids of an array of references, skipping elements that
 // hold none; nil when raw is not an array.
 func refs(raw json.RawMessage) []string {
-	t := bytes.TrimSpace(raw)
-	if len(t) == 0 || t[0] != '[' {
-		return nil
-	}
-	var elems []json.RawMessage
-	if json.Unmarshal(t, &elems) != nil {
+	elems, ok := jsonx.Array(raw)
+	if !ok {
 		return nil
 	}
 	out := make([]string, 0, len(elems))
@@ -261,19 +208,13 @@ func refs(raw json.RawMessage) []string {
 }
 
 func name(raw json.RawMessage) Name {
-	var m map[string]json.RawMessage
-	if !isObject(raw) || json.Unmarshal(raw, &m) != nil {
-		return Name{}
-	}
-	return Name{First: str(m["first"]), Middle: str(m["middle"]), Last: str(m["last"])}
+	m := jsonx.Fields(raw)
+	return Name{First: jsonx.String(m["first"]), Middle: jsonx.String(m["middle"]), Last: jsonx.String(m["last"])}
 }
 
 func term(raw json.RawMessage) Term {
-	var m map[string]json.RawMessage
-	if !isObject(raw) || json.Unmarshal(raw, &m) != nil {
-		return Term{}
-	}
-	return Term{Name: str(m["name"]), StartDate: str(m["start_date"]), EndDate: str(m["end_date"])}
+	m := jsonx.Fields(raw)
+	return Term{Name: jsonx.String(m["name"]), StartDate: jsonx.String(m["start_date"]), EndDate: jsonx.String(m["end_date"])}
 }
 
 // timeLayouts are the shapes of time DataHub's copies of Clever's schema
@@ -290,7 +231,7 @@ var timeLayouts = []string{
 // parseTime reads a JSON string holding a time. ok is true for a missing,
 // null or empty value (the zero time) and for a time in one of timeLayouts.
 func parseTime(raw json.RawMessage) (t time.Time, ok bool) {
-	if isNull(raw) {
+	if jsonx.IsNull(raw) {
 		return time.Time{}, true
 	}
 	var s string
@@ -314,20 +255,4 @@ func parseTime(raw json.RawMessage) (t time.Time, ok bool) {
 func lenientTime(raw json.RawMessage) time.Time {
 	t, _ := parseTime(raw)
 	return t
-}
-
-// flexInt reads a paging number given as a JSON number (integer or not) or a
-// numeric string; anything else is 0.
-func flexInt(raw json.RawMessage) int {
-	s := str(raw)
-	if s == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(s); err == nil {
-		return n
-	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil && f >= 0 && f < 1<<31 {
-		return int(f)
-	}
-	return 0
 }

@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/rollcall/rollcall/internal/httpx"
 )
 
 // tokenCache holds the client's access token and fetches a new one when it is
@@ -54,9 +56,9 @@ func newTokenCache(tokenURL *url.URL, clientID, clientSecret string, hc *http.Cl
 	}
 }
 
-// token returns the cached token, or fetches one when there is none or it
+// Token returns the cached token, or fetches one when there is none or it
 // expires within its renewal margin.
-func (tc *tokenCache) token(ctx context.Context) (*oauth2.Token, error) {
+func (tc *tokenCache) Token(ctx context.Context) (*oauth2.Token, error) {
 	select {
 	case tc.fetching <- struct{}{}:
 	case <-ctx.Done():
@@ -80,11 +82,11 @@ func (tc *tokenCache) token(ctx context.Context) (*oauth2.Token, error) {
 	return tok, nil
 }
 
-// drop forgets tok if it is still the cached token. A token refused by the
+// Drop forgets tok if it is still the cached token. A token refused by the
 // API is dropped so the next call fetches a new one; comparing first keeps
 // concurrent calls that were refused the same token from dropping the new one
 // a sibling just fetched.
-func (tc *tokenCache) drop(tok *oauth2.Token) {
+func (tc *tokenCache) Drop(tok *oauth2.Token) {
 	tc.fetching <- struct{}{}
 	defer func() { <-tc.fetching }()
 	if tc.cur == tok {
@@ -130,7 +132,7 @@ func renewalMargin(life time.Duration) time.Duration {
 // classify turns an error of the token fetch into this package's errors: an
 // answer of the token endpoint becomes an *APIError (a refusal of the
 // credentials matches ErrUnauthorized), a failed connection a
-// *transportError. oauth2's own texts are never used: its RetrieveError
+// *httpx.TransportError. oauth2's own texts are never used: its RetrieveError
 // quotes the whole answer.
 func (tc *tokenCache) classify(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -139,35 +141,36 @@ func (tc *tokenCache) classify(err error) error {
 		}
 	}
 	if re, ok := errors.AsType[*oauth2.RetrieveError](err); ok {
-		status := http.StatusBadGateway // a 2xx that carried an "error"
-		header := http.Header{}
+		// A 2xx that carried an "error" counts as a bad gateway.
+		a := httpx.Answer{Status: http.StatusBadGateway, Header: http.Header{}, Body: re.Body}
 		if re.Response != nil {
-			header = re.Response.Header
+			a.Header = re.Response.Header
 			if re.Response.StatusCode >= 400 {
-				status = re.Response.StatusCode
+				a.Status = re.Response.StatusCode
 			}
 		}
-		ae := newAPIError(http.MethodPost, tc.path, status, header, re.Body, tc.now())
+		ae := newAPIError(http.MethodPost, tc.path, a, tc.now())
 		if re.ErrorCode != "" {
-			ae.Message = jsonText([]byte(strconv.Quote(re.ErrorCode)))
+			ae.Message = httpx.MessageText([]byte(strconv.Quote(re.ErrorCode)))
 		}
 		switch re.ErrorCode {
 		case "invalid_client", "unauthorized_client", "invalid_grant", "unsupported_grant_type", "invalid_scope":
 			ae.credentials = true
 		}
-		if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		if a.Status == http.StatusUnauthorized || a.Status == http.StatusForbidden {
 			ae.credentials = true
 		}
 		return ae
 	}
 	if ue, ok := errors.AsType[*url.Error](err); ok {
-		return &transportError{method: http.MethodPost, path: tc.path, err: ue.Err, redact: append([]string{ue.URL}, tc.redact...)}
+		return &httpx.TransportError{Prefix: "datahub", Method: http.MethodPost, Path: tc.path, Err: ue.Err,
+			Redact: append([]string{ue.URL}, tc.redact...)}
 	}
 	if strings.HasPrefix(err.Error(), "oauth2: cannot fetch token:") {
 		// The answer broke off while its body was read; oauth2 formats that
 		// with %v, so the cause is lost, but it is a broken connection.
-		return &transportError{method: http.MethodPost, path: tc.path,
-			err: fmt.Errorf("reading the token answer: %w", io.ErrUnexpectedEOF)}
+		return &httpx.TransportError{Prefix: "datahub", Method: http.MethodPost, Path: tc.path,
+			Err: fmt.Errorf("reading the token answer: %w", io.ErrUnexpectedEOF)}
 	}
 	// oauth2's texts for an answer it could not parse, or one without an
 	// access_token: not worth quoting, and asking again gets the same.

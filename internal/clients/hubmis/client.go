@@ -33,7 +33,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -285,15 +284,8 @@ func parseBaseURL(raw string) (*url.URL, error) {
 	if err != nil {
 		return nil, errors.New("hubmis: BaseURL: not a URL")
 	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, errors.New("hubmis: BaseURL: scheme must be http or https")
-	case u.Host == "":
-		return nil, errors.New("hubmis: BaseURL: no host")
-	case u.User != nil:
-		return nil, errors.New("hubmis: BaseURL: must not hold credentials")
-	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return nil, errors.New("hubmis: BaseURL: must not have a query or fragment")
+	if err := httpx.CheckBaseURL(u); err != nil {
+		return nil, fmt.Errorf("hubmis: BaseURL: %w", err)
 	}
 	u.Path = strings.TrimSuffix(strings.TrimRight(u.Path, "/"), apiPrefix)
 	u.RawPath = ""
@@ -434,45 +426,33 @@ func (c *Client) get(ctx context.Context, path string, query url.Values) ([]byte
 	}
 }
 
-// once sends one GET of u with the cached token. A 401 drops that token and
-// sends u once more with a freshly fetched one: HUBmis says a 401 means the
-// token expired, whatever its expires_in said. A 401 to that second try
-// means the credentials do not work (ErrUnauthorized).
+// once sends one GET of u with the cached token, and once more with a fresh
+// one when the API refuses it (see [httpx.SendWithToken]): HUBmis says a 401
+// means the token expired, whatever its expires_in said. A 401 to that second
+// try means the credentials do not work (ErrUnauthorized).
 func (c *Client) once(ctx context.Context, u *url.URL) ([]byte, error) {
-	tok, err := c.tokens.token(ctx)
+	a, err := httpx.SendWithToken(ctx, c.tokens, func(ctx context.Context, tok *oauth2.Token) (httpx.Answer, error) {
+		return c.send(ctx, u, tok)
+	})
 	if err != nil {
 		return nil, err
 	}
-	status, header, body, err := c.send(ctx, u, tok)
-	if err != nil {
-		return nil, err
+	if !a.OK() {
+		return nil, newAPIError(http.MethodGet, u.Path, a, c.now(), c.scale)
 	}
-	if status == http.StatusUnauthorized {
-		c.tokens.drop(tok)
-		if tok, err = c.tokens.token(ctx); err != nil {
-			return nil, err
-		}
-		if status, header, body, err = c.send(ctx, u, tok); err != nil {
-			return nil, err
-		}
-	}
-	if status < 200 || status > 299 {
-		return nil, newAPIError(http.MethodGet, u.Path, status, header, body, c.now(), c.scale)
-	}
-	return body, nil
+	return a.Body, nil
 }
 
-// send waits for the rate limits and makes one GET with tok. For a status
-// outside 2xx the body is the error answer's first errorBodyLimit bytes.
-func (c *Client) send(ctx context.Context, u *url.URL, tok *oauth2.Token) (int, http.Header, []byte, error) {
+// send waits for the rate limits and makes one GET with tok.
+func (c *Client) send(ctx context.Context, u *url.URL, tok *oauth2.Token) (httpx.Answer, error) {
 	done, err := c.acquire(ctx, http.MethodGet, u.Path)
 	if err != nil {
-		return 0, nil, nil, err
+		return httpx.Answer{}, err
 	}
 	defer done()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return 0, nil, nil, c.transportError(u, err)
+		return httpx.Answer{}, httpx.NewTransportError("hubmis", http.MethodGet, u.Path, u, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 	req.Header.Set(headerRealm, c.realm)
@@ -482,28 +462,14 @@ func (c *Client) send(ctx context.Context, u *url.URL, tok *oauth2.Token) (int, 
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", UserAgentDefault)
 
-	resp, err := c.http.Do(req)
+	a, err := httpx.Send(c.http, req, successBodyLimit)
+	if tooLarge, ok := errors.AsType[*httpx.BodyTooLargeError](err); ok {
+		return httpx.Answer{}, malformed("answer to GET "+u.Path, "%v", tooLarge)
+	}
 	if err != nil {
-		return 0, nil, nil, c.transportError(u, err)
+		return httpx.Answer{}, httpx.NewTransportError("hubmis", http.MethodGet, u.Path, u, err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		// A read error here still leaves the status, which is what matters.
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
-		// Drain a little so that the connection can be reused, but never a
-		// whole oversized body.
-		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
-		return resp.StatusCode, resp.Header, b, nil
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, successBodyLimit+1))
-	if err != nil {
-		// The answer broke off: as retryable as any other broken connection.
-		return 0, nil, nil, c.transportError(u, err)
-	}
-	if len(b) > successBodyLimit {
-		return 0, nil, nil, malformed("answer to GET "+u.Path, "body exceeds %d bytes", successBodyLimit)
-	}
-	return resp.StatusCode, resp.Header, b, nil
+	return a, nil
 }
 
 // acquire takes a token from the per-client bucket, then from the per-IP
@@ -588,22 +554,6 @@ func (m meter) CloseIdleConnections() {
 	if ci, ok := m.next.(interface{ CloseIdleConnections() }); ok {
 		ci.CloseIdleConnections()
 	}
-}
-
-// transportError wraps a failure to get an answer, without the URL that
-// net/http's *url.Error puts in its text.
-func (c *Client) transportError(u *url.URL, err error) error {
-	if ue, ok := errors.AsType[*url.Error](err); ok && ue.Err != nil {
-		err = ue.Err
-	}
-	redact := []string{u.String()}
-	if u.RawQuery != "" {
-		redact = append(redact, u.RawQuery)
-		if q, qerr := url.QueryUnescape(u.RawQuery); qerr == nil {
-			redact = append(redact, q)
-		}
-	}
-	return &transportError{method: http.MethodGet, path: u.Path, err: err, redact: redact}
 }
 
 // sleep waits d or until ctx ends.

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+
+	"github.com/rollcall/rollcall/internal/jsonx"
 )
 
 // more is what a page says about the next one.
@@ -56,7 +58,7 @@ func decodePage[T any](body []byte, where string, listKeys []string, decode func
 	case t[0] == '{':
 		var top map[string]json.RawMessage
 		if err := json.Unmarshal(t, &top); err != nil {
-			return p, malformed(where, "%s", jsonProblem(err))
+			return p, malformed(where, "%s", jsonx.Problem(err))
 		}
 		found := false
 		for _, k := range listKeys {
@@ -72,7 +74,7 @@ func decodePage[T any](body []byte, where string, listKeys []string, decode func
 	default:
 		return p, malformed(where, "neither a JSON array nor an object")
 	}
-	if isNull(data) {
+	if jsonx.IsNull(data) {
 		return p, nil
 	}
 	if d := bytes.TrimSpace(data); len(d) == 0 || d[0] != '[' {
@@ -80,7 +82,7 @@ func decodePage[T any](body []byte, where string, listKeys []string, decode func
 	}
 	var elems []json.RawMessage
 	if err := json.Unmarshal(data, &elems); err != nil {
-		return p, malformed(where, "records: %s", jsonProblem(err))
+		return p, malformed(where, "records: %s", jsonx.Problem(err))
 	}
 	p.n = len(elems)
 	p.digest = sha256.Sum256(data)
@@ -107,7 +109,7 @@ func decodePage[T any](body []byte, where string, listKeys []string, decode func
 // it is unknown.
 func pagingHints(links, meta json.RawMessage) (more, int) {
 	m := moreUnknown
-	hasLinks := isObject(links)
+	hasLinks := jsonx.IsObject(links)
 	if hasLinks {
 		var l map[string]json.RawMessage
 		if json.Unmarshal(links, &l) == nil {
@@ -120,24 +122,21 @@ func pagingHints(links, meta json.RawMessage) (more, int) {
 		}
 	}
 	perPage := 0
-	if isObject(meta) {
-		var top map[string]json.RawMessage
-		if json.Unmarshal(meta, &top) == nil {
-			for _, mm := range []map[string]json.RawMessage{top, subObject(top["page"]), subObject(top["pagination"])} {
-				if mm == nil {
-					continue
+	if top := jsonx.Fields(meta); top != nil {
+		for _, mm := range []map[string]json.RawMessage{top, jsonx.Fields(top["page"]), jsonx.Fields(top["pagination"])} {
+			if mm == nil {
+				continue
+			}
+			cur := firstInt(mm, "current_page", "currentPage", "current", "number")
+			last := firstInt(mm, "last_page", "lastPage", "total_pages", "totalPages")
+			if m == moreUnknown && cur > 0 && last > 0 {
+				m = moreNo
+				if cur < last {
+					m = moreYes
 				}
-				cur := firstInt(mm, "current_page", "currentPage", "current", "number")
-				last := firstInt(mm, "last_page", "lastPage", "total_pages", "totalPages")
-				if m == moreUnknown && cur > 0 && last > 0 {
-					m = moreNo
-					if cur < last {
-						m = moreYes
-					}
-				}
-				if perPage == 0 {
-					perPage = firstInt(mm, "per_page", "perPage", "size")
-				}
+			}
+			if perPage == 0 {
+				perPage = firstInt(mm, "per_page", "perPage", "size")
 			}
 		}
 	}
@@ -149,26 +148,15 @@ func pagingHints(links, meta json.RawMessage) (more, int) {
 
 // linkHref reads a JSON:API link: a string, or an object with an href.
 func linkHref(raw json.RawMessage) string {
-	if isObject(raw) {
-		return str(subObject(raw)["href"])
+	if jsonx.IsObject(raw) {
+		return jsonx.String(jsonx.Fields(raw)["href"])
 	}
-	return str(raw)
-}
-
-func subObject(raw json.RawMessage) map[string]json.RawMessage {
-	if !isObject(raw) {
-		return nil
-	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(raw, &m) != nil {
-		return nil
-	}
-	return m
+	return jsonx.String(raw)
 }
 
 func firstInt(m map[string]json.RawMessage, keys ...string) int {
 	for _, k := range keys {
-		if n := flexInt(m[k]); n > 0 {
+		if n := jsonx.Int(m[k]); n > 0 {
 			return n
 		}
 	}
@@ -179,14 +167,14 @@ func firstInt(m map[string]json.RawMessage, keys ...string) int {
 // "attributes": {...}} into its attributes with the id added; anything else
 // is returned as it is.
 func flattenResource(elem json.RawMessage) json.RawMessage {
-	m := subObject(elem)
-	if m == nil || !isObject(m["attributes"]) {
+	m := jsonx.Fields(elem)
+	if m == nil || !jsonx.IsObject(m["attributes"]) {
 		return elem
 	}
 	if _, ok := m["id"]; !ok {
 		return elem
 	}
-	attrs := subObject(m["attributes"])
+	attrs := jsonx.Fields(m["attributes"])
 	if attrs == nil {
 		return elem
 	}

@@ -1,11 +1,11 @@
 package hubmis
 
 import (
-	"bytes"
 	"encoding/json"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rollcall/rollcall/internal/jsonx"
 )
 
 // Ref is another HUBmis object as a record embeds it: HUBmis writes
@@ -200,7 +200,7 @@ func decodeAcademicYear(raw json.RawMessage) (AcademicYear, error) {
 		return AcademicYear{}, err
 	}
 	return AcademicYear{
-		ID:        str(m["id"]),
+		ID:        jsonx.String(m["id"]),
 		Name:      first(m, "name", "title", "description"),
 		DateStart: first(m, "date_start", "start_date", "date_from", "starts_on"),
 		DateEnd:   first(m, "date_end", "end_date", "date_to", "ends_on"),
@@ -214,17 +214,17 @@ func decodeStudent(raw json.RawMessage) (Student, error) {
 		return Student{}, err
 	}
 	return Student{
-		ID:              str(m["id"]),
-		ExternalID:      str(m["external_id"]),
-		FirstName:       str(m["first_name"]),
-		MiddleName:      str(m["middle_name"]),
-		LastName:        str(m["last_name"]),
-		PreferredName:   str(m["preferred_name"]),
+		ID:              jsonx.String(m["id"]),
+		ExternalID:      jsonx.String(m["external_id"]),
+		FirstName:       jsonx.String(m["first_name"]),
+		MiddleName:      jsonx.String(m["middle_name"]),
+		LastName:        jsonx.String(m["last_name"]),
+		PreferredName:   jsonx.String(m["preferred_name"]),
 		Email:           first(m, "primary_email", "email"),
-		EnrolmentStatus: str(m["enrolment_status"]),
+		EnrolmentStatus: jsonx.String(m["enrolment_status"]),
 		Form:            ref(m["form"]),
 		YearGroup:       ref(m["year_group"]),
-		Deleted:         !isNull(m["deleted_at"]),
+		Deleted:         !jsonx.IsNull(m["deleted_at"]),
 	}, nil
 }
 
@@ -234,16 +234,16 @@ func decodeStaff(raw json.RawMessage) (Staff, error) {
 		return Staff{}, err
 	}
 	return Staff{
-		ID:            str(m["id"]),
-		ExternalID:    str(m["external_id"]),
+		ID:            jsonx.String(m["id"]),
+		ExternalID:    jsonx.String(m["external_id"]),
 		Title:         nameOf(m["title"]),
-		FirstName:     str(m["first_name"]),
-		MiddleName:    str(m["middle_name"]),
-		LastName:      str(m["last_name"]),
-		PreferredName: str(m["preferred_name"]),
+		FirstName:     jsonx.String(m["first_name"]),
+		MiddleName:    jsonx.String(m["middle_name"]),
+		LastName:      jsonx.String(m["last_name"]),
+		PreferredName: jsonx.String(m["preferred_name"]),
 		Email:         first(m, "email", "primary_email"),
-		JobTitle:      str(m["job_title"]),
-		Status:        str(m["status"]),
+		JobTitle:      jsonx.String(m["job_title"]),
+		Status:        jsonx.String(m["status"]),
 		Roles:         refList(m["roles"]),
 	}, nil
 }
@@ -262,21 +262,21 @@ func decodeSubjectSet(raw json.RawMessage) (SubjectSet, error) {
 	}
 	year := ref(m["academic_year"]).ID
 	if year == "" {
-		year = str(m["academic_year_id"])
+		year = jsonx.String(m["academic_year_id"])
 	}
 	return SubjectSet{
-		ID:               str(m["id"]),
+		ID:               jsonx.String(m["id"]),
 		AcademicYearID:   year,
-		Code:             str(m["code"]),
-		Name:             str(m["name"]),
-		ShortDescription: str(m["short_description"]),
-		TimetableCode:    str(m["timetable_code"]),
+		Code:             jsonx.String(m["code"]),
+		Name:             jsonx.String(m["name"]),
+		ShortDescription: jsonx.String(m["short_description"]),
+		TimetableCode:    jsonx.String(m["timetable_code"]),
 		Subject:          ref(m["subject"]),
 		YearGroup:        ref(m["year_group"]),
 		Section:          ref(m["section"]),
 		Rooms:            refList(m["rooms"]),
-		MaxStudents:      flexInt(m["max_students"]),
-		StudentCount:     flexInt(m["student_count"]),
+		MaxStudents:      jsonx.Int(m["max_students"]),
+		StudentCount:     jsonx.Int(m["student_count"]),
 		DateStart:        first(m, "date_start", "start_date"),
 		DateEnd:          first(m, "date_end", "end_date"),
 		StaffIDs:         staffIDs,
@@ -291,8 +291,8 @@ func decodeCalendarEntry(raw json.RawMessage, loc *time.Location) (CalendarEntry
 		return CalendarEntry{}, err
 	}
 	e := CalendarEntry{
-		ID:         str(m["id"]),
-		Type:       str(m["type"]),
+		ID:         jsonx.String(m["id"]),
+		Type:       jsonx.String(m["type"]),
 		Title:      first(m, "title", "name"),
 		SubjectSet: ref(m["subject_set"]),
 		Subject:    ref(m["subject"]),
@@ -300,7 +300,7 @@ func decodeCalendarEntry(raw json.RawMessage, loc *time.Location) (CalendarEntry
 		Date:       first(m, "date"),
 	}
 	if e.SubjectSet.ID == "" {
-		e.SubjectSet.ID = str(m["subject_set_id"])
+		e.SubjectSet.ID = jsonx.String(m["subject_set_id"])
 	}
 	e.Start = entryTime(m, loc, e.Date, []string{"start", "start_at", "starts_at", "datetime_from"}, []string{"time_from", "start_time"})
 	e.End = entryTime(m, loc, e.Date, []string{"end", "end_at", "ends_at", "datetime_to"}, []string{"time_to", "end_time"})
@@ -346,12 +346,12 @@ func decodeRegionalSettings(raw json.RawMessage) (RegionalSettings, error) {
 	if err != nil {
 		return RegionalSettings{}, err
 	}
-	if inner := subObject(m["data"]); inner != nil && isNull(m["timezone"]) {
+	if inner := jsonx.Fields(m["data"]); inner != nil && jsonx.IsNull(m["timezone"]) {
 		m = inner // a JSON:API-style {"data": {...}}
 	}
 	return RegionalSettings{
-		CountryID: str(m["regional_country_id"]),
-		WeekStart: str(m["start_day_week"]),
+		CountryID: jsonx.String(m["regional_country_id"]),
+		WeekStart: jsonx.String(m["start_day_week"]),
 		TimeZone:  strings.TrimSpace(first(m, "timezone", "time_zone")),
 	}, nil
 }
@@ -364,11 +364,11 @@ func recordObject(raw json.RawMessage, kind, wrapper string) (map[string]json.Ra
 	if err != nil {
 		return nil, err
 	}
-	if str(m["id"]) != "" {
+	if jsonx.String(m["id"]) != "" {
 		return m, nil
 	}
 	if wrapper != "" {
-		if inner := subObject(m[wrapper]); inner != nil && str(inner["id"]) != "" {
+		if inner := jsonx.Fields(m[wrapper]); inner != nil && jsonx.String(inner["id"]) != "" {
 			return inner, nil
 		}
 	}
@@ -378,62 +378,17 @@ func recordObject(raw json.RawMessage, kind, wrapper string) (map[string]json.Ra
 // object decodes raw as a JSON object; anything else (null included) is
 // malformed.
 func object(raw json.RawMessage, kind string) (map[string]json.RawMessage, error) {
-	trimmed := bytes.TrimSpace(raw)
-	if len(trimmed) == 0 {
-		return nil, malformed(kind, "empty")
-	}
-	if trimmed[0] != '{' {
-		return nil, malformed(kind, "not a JSON object")
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(trimmed, &m); err != nil {
-		return nil, malformed(kind, "%s", jsonProblem(err))
+	m, err := jsonx.Object(raw)
+	if err != nil {
+		return nil, malformed(kind, "%v", err)
 	}
 	return m, nil
-}
-
-// isObject reports whether raw holds a JSON object.
-func isObject(raw json.RawMessage) bool {
-	t := bytes.TrimSpace(raw)
-	return len(t) > 0 && t[0] == '{'
-}
-
-// isNull reports whether raw is missing or JSON null.
-func isNull(raw json.RawMessage) bool {
-	t := bytes.TrimSpace(raw)
-	return len(t) == 0 || string(t) == "null"
-}
-
-// str returns a JSON string's value, a number's or a boolean's text, and ""
-// for anything else.
-func str(raw json.RawMessage) string {
-	t := bytes.TrimSpace(raw)
-	if len(t) == 0 {
-		return ""
-	}
-	switch c := t[0]; {
-	case c == '"':
-		var s string
-		if json.Unmarshal(t, &s) != nil {
-			return ""
-		}
-		return s
-	case c == '-' || (c >= '0' && c <= '9'):
-		var n json.Number
-		if json.Unmarshal(t, &n) != nil {
-			return ""
-		}
-		return n.String()
-	case string(t) == "true" || string(t) == "false":
-		return string(t)
-	}
-	return ""
 }
 
 // first returns the first non-empty str of keys.
 func first(m map[string]json.RawMessage, keys ...string) string {
 	for _, k := range keys {
-		if s := str(m[k]); s != "" {
+		if s := jsonx.String(m[k]); s != "" {
 			return s
 		}
 	}
@@ -444,10 +399,10 @@ func first(m map[string]json.RawMessage, keys ...string) string {
 // text "true" or "1", or the number 1.
 func flag(m map[string]json.RawMessage, keys ...string) bool {
 	for _, k := range keys {
-		if isNull(m[k]) {
+		if jsonx.IsNull(m[k]) {
 			continue
 		}
-		switch strings.ToLower(str(m[k])) {
+		switch strings.ToLower(jsonx.String(m[k])) {
 		case "true", "1":
 			return true
 		}
@@ -459,33 +414,29 @@ func flag(m map[string]json.RawMessage, keys ...string) bool {
 // ref reads a reference: an object with an "id" (and a "name" or "title",
 // a "code" or "room_code"), or a bare id.
 func ref(raw json.RawMessage) Ref {
-	if m := subObject(raw); m != nil {
+	if m := jsonx.Fields(raw); m != nil {
 		return Ref{
-			ID:   str(m["id"]),
+			ID:   jsonx.String(m["id"]),
 			Name: first(m, "name", "title"),
 			Code: first(m, "code", "room_code"),
 		}
 	}
-	return Ref{ID: str(raw)}
+	return Ref{ID: jsonx.String(raw)}
 }
 
 // nameOf reads a name given as a Ref ({"id","name"}) or as a string.
 func nameOf(raw json.RawMessage) string {
-	if isObject(raw) {
+	if jsonx.IsObject(raw) {
 		return ref(raw).Name
 	}
-	return str(raw)
+	return jsonx.String(raw)
 }
 
 // refList reads an array of references, skipping elements without an id;
 // nil when raw is not an array.
 func refList(raw json.RawMessage) []Ref {
-	t := bytes.TrimSpace(raw)
-	if len(t) == 0 || t[0] != '[' {
-		return nil
-	}
-	var elems []json.RawMessage
-	if json.Unmarshal(t, &elems) != nil {
+	elems, ok := jsonx.Array(raw)
+	if !ok {
 		return nil
 	}
 	out := make([]Ref, 0, len(elems))
@@ -495,20 +446,4 @@ func refList(raw json.RawMessage) []Ref {
 		}
 	}
 	return out
-}
-
-// flexInt reads a number given as a JSON number (integer or not) or a
-// numeric string; anything else, and anything negative, is 0.
-func flexInt(raw json.RawMessage) int {
-	s := str(raw)
-	if s == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(s); err == nil && n >= 0 {
-		return n
-	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil && f >= 0 && f < 1<<31 {
-		return int(f)
-	}
-	return 0
 }
