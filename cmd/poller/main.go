@@ -34,6 +34,7 @@ import (
 	"github.com/rollcall/rollcall/internal/hubmissource"
 	"github.com/rollcall/rollcall/internal/lease"
 	"github.com/rollcall/rollcall/internal/natsconn"
+	"github.com/rollcall/rollcall/internal/startup"
 	"github.com/rollcall/rollcall/internal/valve"
 	"github.com/rollcall/rollcall/internal/webhook"
 )
@@ -42,28 +43,10 @@ func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
 
 func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("poller", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "path of the YAML configuration (or set "+config.EnvVar+")")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	webhookListen := fs.String("webhook-listen", "", "address of the DataHub webhook endpoint (off when empty)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintf(stderr, "poller: -log-level: %v\n", err)
-		return 2
-	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
-	path, err := config.PathFromEnv(*configPath)
-	if err != nil {
-		fmt.Fprintf(stderr, "poller: %v\n", err)
-		return 2
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		fmt.Fprintf(stderr, "poller: invalid configuration %s:\n%v\n", path, err)
-		return 2
+	cfg, log, ok := startup.Load("poller", fs, args, stderr)
+	if !ok {
+		return startup.ExitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
