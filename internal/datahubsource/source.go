@@ -125,6 +125,12 @@ type Source struct {
 	log    *slog.Logger
 	now    func() time.Time
 	Stats  Stats
+
+	// state is the committed state, kept between polls so a poll does not
+	// read the whole roster back; nil until loaded, and dropped after any
+	// failed poll, so the next one starts from what the store holds, as a
+	// restarted poller would.
+	state *saved
 }
 
 // New returns a source; Run runs it.
@@ -176,15 +182,28 @@ func (s *Source) Run(ctx context.Context) error {
 
 // PollOnce brings the tenant up to date: a full sync on first start or when
 // the feed refused the cursor, then every event after the cursor.
-func (s *Source) PollOnce(ctx context.Context) error {
+func (s *Source) PollOnce(ctx context.Context) (err error) {
 	s.Stats.Polls.Add(1)
-	st, err := s.load(ctx)
-	if err != nil {
-		return err
+	defer func() {
+		if err != nil {
+			s.state = nil
+		}
+	}()
+	st := s.state
+	if st == nil {
+		if st, err = s.load(ctx); err != nil {
+			return err
+		}
 	}
 	if st == nil {
-		return s.resync(ctx, nil, "first start of the tenant")
+		st = &saved{Roster: NewRoster()}
+		if err := s.resync(ctx, st, false, "first start of the tenant"); err != nil {
+			return err
+		}
+		s.state = st
+		return nil
 	}
+	s.state = st
 	if err := s.releaseDuePending(ctx, st); err != nil {
 		return err
 	}
@@ -194,7 +213,7 @@ func (s *Source) PollOnce(ctx context.Context) error {
 			s.Stats.Resyncs.Add(1)
 			s.log.Warn("DataHub refused the cursor (older than the feed keeps, or unknown): full resync",
 				slog.String("last_event_id", st.Cursor.LastEventID))
-			return s.resync(ctx, st, "the feed refused the cursor")
+			return s.resync(ctx, st, true, "the feed refused the cursor")
 		}
 		if err != nil {
 			return err
@@ -375,10 +394,10 @@ func (s *Source) releaseDuePending(ctx context.Context, st *saved) error {
 	return s.save(ctx, st)
 }
 
-// resync reads the whole roster and publishes what differs from the known
-// one (everything, on a first start). The head of the feed is noted first,
+// resync reads the whole roster and publishes what differs from st's roster
+// (empty on a first start); st becomes the new state. The head of the feed is noted first,
 // so an event that happens during the read is applied after it, not lost.
-func (s *Source) resync(ctx context.Context, old *saved, why string) error {
+func (s *Source) resync(ctx context.Context, st *saved, again bool, why string) error {
 	head, err := s.cfg.Client.Head(ctx)
 	if err != nil {
 		return fmt.Errorf("read the head of the feed: %w", err)
@@ -396,12 +415,7 @@ func (s *Source) resync(ctx context.Context, old *saved, why string) error {
 		return err
 	}
 	now := RosterOf(teachers, students, sections)
-	before := NewRoster()
-	st := &saved{Roster: before}
-	if old != nil {
-		before, st = old.Roster, old
-	}
-	res := s.mapper.Resync(before, now)
+	res := s.mapper.Resync(st.Roster, now)
 	// Versions of a full read sort after every event up to the head and
 	// before every event after it.
 	version := events.Version{Time: head.Created, Seq: head.ID + "~sync"}
@@ -419,7 +433,7 @@ func (s *Source) resync(ctx context.Context, old *saved, why string) error {
 	s.log.Info("full sync of the roster", slog.String("why", why), slog.Int("teachers", len(teachers)),
 		slog.Int("students", len(students)), slog.Int("sections", len(sections)), slog.Int("changes", len(out)))
 	resyncs := st.Cursor.Resyncs
-	if old != nil {
+	if again {
 		resyncs++
 	}
 	cursor := Cursor{Next: head.Next, LastEventID: head.ID, Updated: s.now().UTC(), Resyncs: resyncs}
