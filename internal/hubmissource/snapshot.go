@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rollcall/rollcall/internal/desired"
@@ -250,17 +251,26 @@ func (m Mapper) enroll(d *desired.Set, classID, kind string, p Person, role stri
 // Diff is what turns the previous snapshot's desired state into the next's,
 // with a set whose members were never read holding its enrollments.
 func (m Mapper) Diff(prev, next *Snapshot) []desired.Change {
-	before, after := m.Desired(prev), m.Desired(next)
-	// "<class>#*" in Unknown holds every enrollment of that class.
+	_, _, changes := m.diff(prev, next)
+	return changes
+}
+
+// diff also returns the two desired sets, which publishing needs again.
+func (m Mapper) diff(prev, next *Snapshot) (before, after *desired.Set, changes []desired.Change) {
+	before, after = m.Desired(prev), m.Desired(next)
+	// "enrollment/<class>#*" in Unknown holds every enrollment of that class.
+	held := map[string]bool{}
 	for k := range after.Unknown {
-		if len(k) > 2 && k[len(k)-2:] == "#*" {
-			prefix := k[:len(k)-1]
-			for key := range before.States {
-				if len(key) > len(prefix) && key[:len(prefix)] == prefix {
-					after.Unknown[key] = true
-				}
+		if strings.HasSuffix(k, "#*") {
+			held[strings.TrimSuffix(k, "*")] = true
+		}
+	}
+	if len(held) > 0 {
+		for key := range before.States {
+			if i := strings.IndexByte(key, '#'); i >= 0 && held[key[:i+1]] {
+				after.Unknown[key] = true
 			}
 		}
 	}
-	return desired.Diff(before, after)
+	return before, after, desired.Diff(before, after)
 }

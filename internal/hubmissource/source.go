@@ -184,8 +184,8 @@ func (s *Source) Cycle(ctx context.Context) (Report, error) {
 	if base == nil {
 		base = NewSnapshot()
 	}
-	changes := s.mapper.Diff(base, next)
-	published, held, err := s.publish(ctx, base, next, changes)
+	before, after, changes := s.mapper.diff(base, next)
+	published, held, err := s.publish(ctx, base, next, before, after, changes)
 	if err != nil {
 		return Report{}, err
 	}
@@ -324,14 +324,13 @@ func (s *Source) snapshot(ctx context.Context, prev *Snapshot, reqs0 int64) (*Sn
 
 // publish publishes the changes as the deletion policy and the safety valve
 // say, and waits for every acknowledgement.
-func (s *Source) publish(ctx context.Context, prev, next *Snapshot, changes []desired.Change) (published, held int, err error) {
+func (s *Source) publish(ctx context.Context, prev, next *Snapshot, before, after *desired.Set, changes []desired.Change) (published, held int, err error) {
 	version := events.Version{Time: next.Taken, Seq: next.ID}
 	var msgs []*nats.Msg
 	var deletes []valve.Held
 	upserted := map[string]bool{}
 	totals := valve.Totals{}
-	after := s.mapper.Desired(next)
-	for _, st := range s.mapper.Desired(prev).States {
+	for _, st := range before.States {
 		switch st.Kind() {
 		case events.KindClass:
 			totals.Classes++
