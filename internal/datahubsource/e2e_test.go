@@ -40,6 +40,12 @@ type pipeline struct {
 
 func newPipeline(t *testing.T, pollInterval time.Duration, opts ...func(*datahubsource.Config)) *pipeline {
 	t.Helper()
+	return newPipelineWith(t, datahubtest.Options{Seed: 1}, pollInterval, opts...)
+}
+
+// newPipelineWith is newPipeline with a DataHub district made by hubOpts.
+func newPipelineWith(t *testing.T, hubOpts datahubtest.Options, pollInterval time.Duration, opts ...func(*datahubsource.Config)) *pipeline {
+	t.Helper()
 	ns := natstest.Start(t)
 	_, js := ns.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -52,7 +58,7 @@ func newPipeline(t *testing.T, pollInterval time.Duration, opts ...func(*datahub
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pipeline{hub: datahubtest.New(datahubtest.Options{Seed: 1}), cls: classtest.New(classtest.Options{Seed: 2}), js: js, res: res, stores: stores}
+	p := &pipeline{hub: datahubtest.New(hubOpts), cls: classtest.New(classtest.Options{Seed: 2}), js: js, res: res, stores: stores}
 	t.Cleanup(p.hub.Close)
 	t.Cleanup(p.cls.Close)
 	p.cls.AddKey("class-key")
@@ -274,11 +280,12 @@ func (p *pipeline) noDuplicates(t *testing.T) {
 }
 
 func TestDistrictConvergesThroughEveryScenario(t *testing.T) {
-	p := newPipeline(t, 100*time.Millisecond)
+	// A district of 3 schools, 30 teachers, 600 students and 60 sections.
+	p := newPipelineWith(t, datahubtest.Options{Seed: 1, Schools: 3}, 100*time.Millisecond)
 	p.hub.Populate(30, 600, 60, 10)
 	p.runSource(t)
 	took := p.converged(t, 60*time.Second, "first sync")
-	t.Logf("first sync of 30 teachers, 600 students, 60 sections converged in %s", took)
+	t.Logf("first sync of %d schools, 30 teachers, 600 students, 60 sections converged in %s", len(p.hub.SchoolIDs()), took)
 
 	teachers, students, sections := p.hub.Teachers(), p.hub.Students(), p.hub.Sections()
 	newTeacher, ev := p.hub.AddTeacher(datahubtest.Teacher{Email: "new.teacher@springfield.example.org", Name: datahubtest.Name{First: "New", Last: "Teacher"}})

@@ -52,7 +52,7 @@ func init() {
 		if q.id != s.data.district.ID {
 			return notFound()
 		}
-		return s.listReply(q, "schools", []item{{s.data.school.ID, s.data.school}})
+		return s.listReply(q, "schools", s.schoolItems())
 	})
 	add("districts/{id}/teachers", func(s *Server, q request) simhttp.Reply {
 		if q.id != s.data.district.ID {
@@ -242,7 +242,7 @@ func init() {
 	})
 
 	add("schools", func(s *Server, q request) simhttp.Reply {
-		return s.listReply(q, "schools", []item{{s.data.school.ID, s.data.school}})
+		return s.listReply(q, "schools", s.schoolItems())
 	})
 	add("schools/{id}", func(s *Server, q request) simhttp.Reply {
 		return s.schoolReply(q.id)
@@ -251,28 +251,29 @@ func init() {
 		return s.feedReply(q, func(e *eventRec) bool { return e.objectID == q.id || e.school == q.id })
 	})
 	add("schools/{id}/teachers", func(s *Server, q request) simhttp.Reply {
-		if q.id != s.data.school.ID {
+		if _, ok := s.data.school(q.id); !ok {
 			return notFound()
 		}
 		return s.listReply(q, "teachers", s.teacherItems(func(t *Teacher) bool { return t.School == q.id }))
 	})
 	add("schools/{id}/students", func(s *Server, q request) simhttp.Reply {
-		if q.id != s.data.school.ID {
+		if _, ok := s.data.school(q.id); !ok {
 			return notFound()
 		}
 		return s.listReply(q, "students", s.studentItems(func(st *Student) bool { return st.School == q.id }))
 	})
 	add("schools/{id}/sections", func(s *Server, q request) simhttp.Reply {
-		if q.id != s.data.school.ID {
+		if _, ok := s.data.school(q.id); !ok {
 			return notFound()
 		}
 		return s.listReply(q, "sections", s.sectionItems(func(sec *Section) bool { return sec.School == q.id }))
 	})
 	add("schools/{id}/district", func(s *Server, q request) simhttp.Reply {
-		if q.id != s.data.school.ID {
+		sc, ok := s.data.school(q.id)
+		if !ok {
 			return notFound()
 		}
-		return s.districtReply(s.data.school.District)
+		return s.districtReply(sc.District)
 	})
 
 	// The simulator has no contacts and no admins: their lists are empty and every id is
@@ -370,10 +371,19 @@ func (s *Server) sectionItems(keep func(*Section) bool) []item {
 }
 
 func (s *Server) schoolReply(id string) simhttp.Reply {
-	if id != s.data.school.ID {
+	sc, ok := s.data.school(id)
+	if !ok {
 		return notFound()
 	}
-	return s.single("schools", id, s.data.school)
+	return s.single("schools", id, *sc)
+}
+
+func (s *Server) schoolItems() []item {
+	out := make([]item, 0, len(s.data.schools))
+	for _, sc := range s.data.schools {
+		out = append(out, item{sc.ID, sc})
+	}
+	return out
 }
 
 func (s *Server) districtReply(id string) simhttp.Reply {

@@ -69,6 +69,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -123,6 +124,9 @@ type Options struct {
 	// FeedHorizon is how long the feed keeps an event: events created longer ago than
 	// this (by Now) are dropped. Defaults to [FeedHorizonDefault].
 	FeedHorizon time.Duration
+	// Schools is the number of schools in the district; [Server.Populate] spreads its
+	// objects over them. Defaults to 1 when zero or negative.
+	Schools int
 	// Logger receives one Debug record per request (method, path, status). Defaults to
 	// discarding.
 	Logger *slog.Logger
@@ -181,8 +185,8 @@ type Server struct {
 	tokensIssued int
 }
 
-// New starts a simulator listening on 127.0.0.1 on a free port, with one district and one
-// school (created without events, so the feed starts empty). It panics if it cannot
+// New starts a simulator listening on 127.0.0.1 on a free port, with one district and
+// [Options.Schools] schools (created without events, so the feed starts empty). It panics if it cannot
 // listen, as net/http/httptest does.
 func New(opts Options) *Server {
 	seed := cmp.Or(opts.Seed, 1)
@@ -206,10 +210,19 @@ func New(opts Options) *Server {
 
 	t := normTime(now())
 	s.data.district = district{ID: s.ids.next(t), Name: "Springfield Unified School District"}
-	s.data.school = school{
-		ID: s.ids.next(t), Name: "Springfield Elementary", District: s.data.district.ID,
-		SISID: "1", SchoolNumber: "101", LowGrade: "Kindergarten", HighGrade: "12",
-		Created: fmtTime(t), LastModified: fmtTime(t),
+	n := max(opts.Schools, 1)
+	for i := 1; i <= n; i++ {
+		// A district of one school keeps the name it always had.
+		name := "School " + strconv.Itoa(i)
+		if n == 1 {
+			name = "Springfield Elementary"
+		}
+		s.data.schools = append(s.data.schools, school{
+			ID: s.ids.next(t), Name: name, District: s.data.district.ID,
+			SISID: strconv.Itoa(i), SchoolNumber: strconv.Itoa(100 + i),
+			LowGrade: "Kindergarten", HighGrade: "12",
+			Created: fmtTime(t), LastModified: fmtTime(t),
+		})
 	}
 
 	s.srv = simhttp.Start(simhttp.Config{
@@ -252,12 +265,24 @@ func (s *Server) DistrictID() string {
 	return s.data.district.ID
 }
 
-// SchoolID returns the id of the simulator's one school, the default school of objects
+// SchoolID returns the id of the simulator's first school, the default school of objects
 // added without one.
 func (s *Server) SchoolID() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.data.school.ID
+	return s.data.schools[0].ID
+}
+
+// SchoolIDs returns the ids of the simulator's schools in creation order, which is id
+// order; the first is [Server.SchoolID].
+func (s *Server) SchoolIDs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, len(s.data.schools))
+	for i, sc := range s.data.schools {
+		ids[i] = sc.ID
+	}
+	return ids
 }
 
 // Stats returns a copy of the request counters.

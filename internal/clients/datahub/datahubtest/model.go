@@ -174,7 +174,7 @@ type eventRec struct {
 }
 
 // district and school are served as DataHub writes them; the simulator has exactly one
-// of each, created by New without events.
+// district and [Options.Schools] schools, created by New without events.
 type district struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
@@ -195,7 +195,7 @@ type school struct {
 // store is the simulator's data; every access holds Server.mu.
 type store struct {
 	district district
-	school   school
+	schools  []school // in creation order, which is id order; never empty
 
 	teachers map[string]*Teacher
 	students map[string]*Student
@@ -220,6 +220,16 @@ func newStore() store {
 		sections:   map[string]*Section{},
 		watermarks: map[string]bool{},
 	}
+}
+
+// school returns the school with the id.
+func (st *store) school(id string) (*school, bool) {
+	for i := range st.schools {
+		if st.schools[i].ID == id {
+			return &st.schools[i], true
+		}
+	}
+	return nil, false
 }
 
 // findEvent returns the index of the retained event with the id.

@@ -29,7 +29,7 @@ func (s *Server) AddTeacher(t Teacher) (Teacher, string) {
 	} else if s.data.teachers[t.ID] != nil {
 		panic("datahubtest: AddTeacher: id " + t.ID + " exists")
 	}
-	t.School = cmp.Or(t.School, s.data.school.ID)
+	t.School = cmp.Or(t.School, s.data.schools[0].ID)
 	t.District = cmp.Or(t.District, s.data.district.ID)
 	t.Created, t.LastModified = s.stampLocked(t.Created, t.LastModified)
 	s.data.teachers[t.ID] = &t
@@ -47,7 +47,7 @@ func (s *Server) AddStudent(st Student) (Student, string) {
 	} else if s.data.students[st.ID] != nil {
 		panic("datahubtest: AddStudent: id " + st.ID + " exists")
 	}
-	st.School = cmp.Or(st.School, s.data.school.ID)
+	st.School = cmp.Or(st.School, s.data.schools[0].ID)
 	st.District = cmp.Or(st.District, s.data.district.ID)
 	st.Created, st.LastModified = s.stampLocked(st.Created, st.LastModified)
 	s.data.students[st.ID] = &st
@@ -69,7 +69,7 @@ func (s *Server) AddSection(sec Section) (Section, string) {
 	if sec.Teacher != "" && !slices.Contains(sec.Teachers, sec.Teacher) {
 		sec.Teachers = slices.Insert(sec.Teachers, 0, sec.Teacher)
 	}
-	sec.School = cmp.Or(sec.School, s.data.school.ID)
+	sec.School = cmp.Or(sec.School, s.data.schools[0].ID)
 	sec.District = cmp.Or(sec.District, s.data.district.ID)
 	sec.Created, sec.LastModified = s.stampLocked(sec.Created, sec.LastModified)
 	stored := sec.clone()
@@ -356,12 +356,15 @@ func (s *Server) pruneLocked() {
 	s.data.events = slices.Clone(s.data.events[n:])
 }
 
-// Populate builds a school in one call: teachers, then students, then sections, each
-// with its created event. Each section gets one primary teacher (round robin over the
-// teachers made here, or over the existing ones when none are) and perSection distinct
-// students drawn from the students made here (or the existing ones). Names, grades and
-// subjects are drawn from a generator seeded by [Options.Seed], so one seed gives one
-// school; ids and times follow [Options.Now]. Calling it again adds another batch.
+// Populate builds a district's data in one call: teachers, then students, then sections,
+// each with its created event. The i-th teacher, student and section made here belongs to
+// school i mod [Options.Schools], in [Server.SchoolIDs] order. Each section gets one
+// primary teacher (round robin over the teachers made here, or over the existing ones
+// when none are) and perSection distinct students drawn from the students made here (or
+// the existing ones); with more than one school both are taken from the section's school,
+// or from every school when it has none. Names, grades and subjects are drawn from a
+// generator seeded by [Options.Seed], so one seed gives one district; ids and times
+// follow [Options.Now]. Calling it again adds another batch.
 func (s *Server) Populate(teachers, students, sections, perSection int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -370,28 +373,30 @@ func (s *Server) Populate(teachers, students, sections, perSection int) {
 	pick := func(list []string) string { return list[rng.IntN(len(list))] }
 	pickSubject := func() subject { return subjects[rng.IntN(len(subjects))] }
 	now := normTime(s.now())
+	schools := s.data.schools
+	schoolOf := func(i int) string { return schools[i%len(schools)].ID }
 
 	var teacherIDs, studentIDs []string
-	for range teachers {
+	for i := range teachers {
 		s.data.seq++
 		n := s.data.seq
 		name := Name{First: pick(firstNames), Middle: pick(middleInitials), Last: pick(lastNames)}
 		t := &Teacher{
 			ID: s.newIDLocked(), SISID: "T" + strconv.Itoa(n), TeacherNumber: strconv.Itoa(1000 + n),
-			Email: email(name, n), Title: pickSubject().title, School: s.data.school.ID,
+			Email: email(name, n), Title: pickSubject().title, School: schoolOf(i),
 			District: s.data.district.ID, Name: name, Created: now, LastModified: now,
 		}
 		s.data.teachers[t.ID] = t
 		teacherIDs = append(teacherIDs, t.ID)
 		s.appendEventLocked("teachers.created", *t, nil)
 	}
-	for range students {
+	for i := range students {
 		s.data.seq++
 		n := s.data.seq
 		name := Name{First: pick(firstNames), Middle: pick(middleInitials), Last: pick(lastNames)}
 		st := &Student{
 			ID: s.newIDLocked(), SISID: "S" + strconv.Itoa(n), StudentNumber: strconv.Itoa(100000 + n),
-			Email: email(name, n), Grade: pick(grades), School: s.data.school.ID,
+			Email: email(name, n), Grade: pick(grades), School: schoolOf(i),
 			District: s.data.district.ID, Name: name, Created: now, LastModified: now,
 		}
 		s.data.students[st.ID] = st
@@ -404,6 +409,21 @@ func (s *Server) Populate(teachers, students, sections, perSection int) {
 	if len(studentIDs) == 0 {
 		studentIDs = sortedKeys(s.data.students)
 	}
+	// The section's pools: those of its school, in the order above, or all of them when
+	// the school has none or there is one school (which keeps one school's data as it
+	// was before there were several).
+	poolOf := func(ids []string, school func(string) string) map[string][]string {
+		by := map[string][]string{}
+		if len(schools) == 1 {
+			return by
+		}
+		for _, id := range ids {
+			by[school(id)] = append(by[school(id)], id)
+		}
+		return by
+	}
+	teachersBy := poolOf(teacherIDs, func(id string) string { return s.data.teachers[id].School })
+	studentsBy := poolOf(studentIDs, func(id string) string { return s.data.students[id].School })
 	for i := range sections {
 		s.data.seq++
 		n := s.data.seq
@@ -412,19 +432,28 @@ func (s *Server) Populate(teachers, students, sections, perSection int) {
 		sec := &Section{
 			ID:   s.newIDLocked(),
 			Name: fmt.Sprintf("%s %s - Period %s", subj.course, grade, period), SISID: "C" + strconv.Itoa(n),
-			School: s.data.school.ID, District: s.data.district.ID,
+			School: schoolOf(i), District: s.data.district.ID,
 			CourseName: subj.course + " " + grade, CourseNumber: strconv.Itoa(200 + rng.IntN(700)),
 			SectionNumber: strconv.Itoa(n), Period: period, Grade: grade, Subject: subj.subject,
 			Teachers: []string{}, Students: []string{},
 			Term:    Term{Name: "2025-2026", StartDate: "2025-08-18", EndDate: "2026-06-05"},
 			Created: now, LastModified: now,
 		}
-		if len(teacherIDs) > 0 {
-			sec.Teacher = teacherIDs[i%len(teacherIDs)]
+		// k counts the sections of this school made here.
+		tpool, k := teacherIDs, i/len(schools)
+		if p := teachersBy[sec.School]; len(p) > 0 {
+			tpool = p
+		}
+		spool := studentIDs
+		if p := studentsBy[sec.School]; len(p) > 0 {
+			spool = p
+		}
+		if len(tpool) > 0 {
+			sec.Teacher = tpool[k%len(tpool)]
 			sec.Teachers = []string{sec.Teacher}
 		}
-		for _, j := range rng.Perm(len(studentIDs))[:min(perSection, len(studentIDs))] {
-			sec.Students = append(sec.Students, studentIDs[j])
+		for _, j := range rng.Perm(len(spool))[:min(perSection, len(spool))] {
+			sec.Students = append(sec.Students, spool[j])
 		}
 		s.data.sections[sec.ID] = sec
 		s.appendEventLocked("sections.created", sec.clone(), nil)
