@@ -21,7 +21,8 @@ import (
 
 // NewTransport returns a traced transport: otelhttp around base
 // (http.DefaultTransport when nil), with spans named "<METHOD> <path>" and no
-// query string anywhere in them.
+// query string anywhere in them, recording each call in the context's
+// [CallLog] if it has one.
 //
 // otelhttp records the request's url.full attribute from req.URL, query
 // included, and has no option to change that (WithSpanNameFormatter covers
@@ -38,7 +39,7 @@ func NewTransport(base http.RoundTripper, opts ...otelhttp.Option) http.RoundTri
 	all := make([]otelhttp.Option, 0, len(opts)+1)
 	all = append(all, otelhttp.WithSpanNameFormatter(spanName))
 	all = append(all, opts...)
-	return queryHider{next: otelhttp.NewTransport(queryRestorer{next: base}, all...)}
+	return callRecorder{next: queryHider{next: otelhttp.NewTransport(queryRestorer{next: base}, all...)}}
 }
 
 func spanName(_ string, r *http.Request) string {

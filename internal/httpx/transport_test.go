@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -179,3 +180,39 @@ func TestTransportLeavesRequestAlone(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestCallLogRecordsCallsWithoutQuery(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("email") == "" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	defer srv.Close()
+	hc := &http.Client{Transport: NewTransport(nil)}
+	ctx, log := WithCallLog(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/v1/users?email=pupil%40school.example", nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	// A call without the log in its context is not recorded anywhere.
+	resp, err = hc.Get(srv.URL + "/elsewhere")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	calls := log.Calls()
+	if len(calls) != 1 {
+		t.Fatalf("calls = %+v, want 1", calls)
+	}
+	c := calls[0]
+	if c.Method != "GET" || c.Path != "/api/v1/users" || c.Status != http.StatusNotFound || c.Took <= 0 {
+		t.Errorf("call = %+v", c)
+	}
+	if strings.Contains(fmt.Sprintf("%+v", c), "pupil") {
+		t.Errorf("call keeps the query: %+v", c)
+	}
+}
