@@ -29,6 +29,12 @@ const (
 	// ClassIDBucket caches ext_class_id → Class class_id, which schedules
 	// need and a deferred class only reveals through a lookup.
 	ClassIDBucket = "PROVISION_CLASS_IDS"
+	// AuditStreamName holds the worker's outcome record of every delivery,
+	// subjects audit.<tenant>.<kind>.<base64url(key)>, for explain.
+	AuditStreamName = "PROVISION_AUDIT"
+	// TenantBucket holds the operator's word on each tenant (paused,
+	// offboarded); a tenant without an entry is active.
+	TenantBucket = "PROVISION_TENANTS"
 )
 
 // Defaults of [StreamSettings].
@@ -93,12 +99,39 @@ func (s StreamSettings) DLQStreamConfig() jetstream.StreamConfig {
 	}
 }
 
+// AuditStreamConfig is the PROVISION_AUDIT stream's definition. Its records
+// carry keys, versions and Class call paths, never personal data, and are
+// kept as long as the messages they explain.
+func (s StreamSettings) AuditStreamConfig() jetstream.StreamConfig {
+	s = s.withDefaults()
+	return jetstream.StreamConfig{
+		Name:        AuditStreamName,
+		Description: "rollcall worker outcomes: one record per delivery of a change message",
+		Subjects:    []string{AuditSubjectRoot + ".>"},
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      s.MaxAge,
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.Replicas,
+		Discard:     jetstream.DiscardOld,
+	}
+}
+
+// AuditSubjectRoot is the first token of audit subjects.
+const AuditSubjectRoot = "audit"
+
+// AuditSubject is the subject of the audit records of one entity.
+func AuditSubject(tenant string, kind Kind, key string) string {
+	return AuditSubjectRoot + "." + StateKey(tenant, kind, key)
+}
+
 // Resources are the streams and buckets once ensured.
 type Resources struct {
 	Stream   jetstream.Stream
 	DLQ      jetstream.Stream
+	Audit    jetstream.Stream
 	State    jetstream.KeyValue
 	ClassIDs jetstream.KeyValue
+	Tenants  jetstream.KeyValue
 }
 
 // EnsureResources creates the streams and buckets, or updates them to these
@@ -112,6 +145,18 @@ func EnsureResources(ctx context.Context, js jetstream.JetStream, settings Strea
 		return nil, err
 	}
 	if r.DLQ, err = ensureStream(ctx, js, settings.DLQStreamConfig()); err != nil {
+		return nil, err
+	}
+	if r.Audit, err = ensureStream(ctx, js, settings.AuditStreamConfig()); err != nil {
+		return nil, err
+	}
+	if r.Tenants, err = ensureBucket(ctx, js, jetstream.KeyValueConfig{
+		Bucket:      TenantBucket,
+		Description: "rollcall operator controls per tenant: paused, offboarded",
+		History:     5,
+		Storage:     jetstream.FileStorage,
+		Replicas:    settings.Replicas,
+	}); err != nil {
 		return nil, err
 	}
 	if r.State, err = ensureBucket(ctx, js, jetstream.KeyValueConfig{
