@@ -14,8 +14,12 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rollcall/rollcall/internal/clients/class"
+	"github.com/rollcall/rollcall/internal/httpx"
 	"github.com/rollcall/rollcall/internal/events"
 	"github.com/rollcall/rollcall/internal/pullsub"
 )
@@ -45,6 +49,15 @@ type Outcome struct {
 	// Err is the failure's text (never personal data), empty when applied.
 	Err      string
 	Duration time.Duration
+
+	Subject   string
+	StreamSeq uint64
+	Origin    events.Origin
+	Replay    bool
+	// Calls are the Class calls this delivery made, with their answers.
+	Calls []httpx.Call
+	// TraceID is the trace the delivery's span belongs to, empty if none.
+	TraceID string
 }
 
 // RetryPolicy says how long a failing message is retried.
@@ -113,19 +126,42 @@ type tenantHandler struct {
 // error, so the router does not log every retry as an error.
 func (h *tenantHandler) Handle(msg *message.Message) error {
 	start := h.w.now()
-	ctx := msg.Context()
 	subject := msg.Metadata.Get(pullsub.MetaSubject)
-	out := Outcome{Tenant: h.tenant, MessageID: msg.UUID, Attempt: pullsub.NumDelivered(msg)}
+	header := pullsub.Header(msg)
+	seq, _ := strconv.ParseUint(msg.Metadata.Get(pullsub.MetaStreamSeq), 10, 64)
+	out := Outcome{Tenant: h.tenant, MessageID: msg.UUID, Attempt: pullsub.NumDelivered(msg), Subject: subject, StreamSeq: seq}
+	// The poller's trace goes on here: its publish span is this span's
+	// parent, and the Class calls below are its children.
+	ctx := events.TracePropagator.Extract(msg.Context(), events.TraceCarrier(header))
+	ctx, span := h.w.tracer.Start(ctx, "apply "+subject, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.operation.type", "process"),
+			attribute.String("messaging.destination.name", subject),
+			attribute.String("messaging.message.id", msg.UUID),
+			attribute.Int64("messaging.message.delivery_count", int64(out.Attempt)),
+			attribute.String("rollcall.tenant", h.tenant),
+		))
+	if sc := span.SpanContext(); sc.HasTraceID() {
+		out.TraceID = sc.TraceID().String()
+	}
+	ctx, calls := httpx.WithCallLog(ctx)
 	defer func() {
 		if r := recover(); r != nil {
 			// A bug must not spin a message forever or stop the others.
 			out.Result = h.deadLetter(ctx, msg, subject, fmt.Errorf("handler panicked: %v", r))
 		}
 		out.Duration = h.w.now().Sub(start)
+		out.Calls = calls.Calls()
+		span.SetAttributes(attribute.String("rollcall.result", string(out.Result)))
+		if out.Result == ResultDead {
+			span.SetStatus(codes.Error, out.Err)
+		}
+		span.End()
 		h.w.report(out)
 	}()
 
-	m, decodeErr := events.Decode(subject, pullsub.Header(msg), msg.Payload)
+	m, decodeErr := events.Decode(subject, header, msg.Payload)
 	if decodeErr == nil && m.Tenant != h.tenant {
 		decodeErr = fmt.Errorf("%w: message of tenant %q on tenant %q's consumer", events.ErrInvalid, m.Tenant, h.tenant)
 	}
@@ -135,6 +171,15 @@ func (h *tenantHandler) Handle(msg *message.Message) error {
 		return nil
 	}
 	out.Kind, out.Op, out.Key, out.Version = m.Kind, m.Op, m.Key, m.Version
+	out.Origin, out.Replay = m.Origin, m.Replay
+	span.SetAttributes(attribute.String("rollcall.kind", string(m.Kind)), attribute.String("rollcall.op", string(m.Op)),
+		attribute.String("rollcall.key", m.Key), attribute.String("rollcall.version", m.Version.String()))
+	if h.w.operatorStopped(h.tenant) {
+		// Pulled just before an operator paused the tenant: it waits too.
+		h.nack(msg, min(h.w.authProbeInterval, 5*time.Second))
+		out.Result = ResultPaused
+		return nil
+	}
 
 	unlock, err := h.w.locks.lock(ctx, events.StateKey(m.Tenant, m.Kind, m.Key))
 	if err != nil {

@@ -18,10 +18,14 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/clients/class"
 	"github.com/rollcall/rollcall/internal/events"
 	"github.com/rollcall/rollcall/internal/pullsub"
+	"github.com/rollcall/rollcall/internal/tenantctl"
 )
 
 // Defaults of [Config].
@@ -73,6 +77,12 @@ type Config struct {
 	Now func() time.Time
 	// OnOutcome, if set, is called after every delivery.
 	OnOutcome func(Outcome)
+	// TracerProvider makes the span of each delivery. Defaults to the
+	// global one.
+	TracerProvider trace.TracerProvider
+	// NoAudit turns off the outcome records in PROVISION_AUDIT (for the
+	// benchmark's ceiling figures only).
+	NoAudit bool
 }
 
 // Worker applies change messages of its tenants to Class.
@@ -87,6 +97,9 @@ type Worker struct {
 	concurrency       int
 	authProbeInterval time.Duration
 	onOutcome         func(Outcome)
+	tracer            trace.Tracer
+	audit             *audit.Writer
+	holder            string
 	keys              *KeyStore
 	locks             *keyLocks
 	sub               *pullsub.Subscriber
@@ -101,9 +114,12 @@ type Worker struct {
 
 type tenantState struct {
 	Tenant
+	// paused: Class refused the tenant's key; a probe resumes it.
 	paused bool
 	reason string
 	since  time.Time
+	// stopped: an operator paused or offboarded the tenant.
+	stopped bool
 }
 
 // New validates cfg and returns a worker; Run starts it.
@@ -168,7 +184,16 @@ func New(cfg Config) (*Worker, error) {
 		host, _ := os.Hostname()
 		holder = host + "-" + strconv.Itoa(os.Getpid())
 	}
+	w.holder = holder
 	w.keys = NewKeyStore(cfg.Resources.State, holder, w.claimTTL, w.now)
+	tp := cfg.TracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	w.tracer = tp.Tracer("github.com/rollcall/rollcall/internal/handlers")
+	if !cfg.NoAudit {
+		w.audit = audit.NewWriter(cfg.JS, w.log)
+	}
 	sub, err := pullsub.New(pullsub.Config{
 		Consumer: func(ctx context.Context, tenant string) (jetstream.Consumer, error) {
 			return w.js.CreateOrUpdateConsumer(ctx, events.StreamName,
@@ -192,6 +217,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.mu.Lock()
 	w.runCtx = ctx
 	w.mu.Unlock()
+	if w.res.Tenants != nil {
+		controls, err := tenantctl.Watch(ctx, w.res.Tenants, w.log)
+		if err != nil {
+			return err
+		}
+		w.followControls(ctx, controls)
+	}
 	// watermill's Info lines are per handler start and stop; its Debug and
 	// Trace lines are per message and stay at Debug here.
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: w.ackWait}, watermill.NewSlogLogger(w.log))
@@ -210,16 +242,21 @@ func (w *Worker) Run(ctx context.Context) error {
 	return errors.Join(runErr, closeErr)
 }
 
-// TenantPaused reports whether a tenant's work is paused because Class
-// refused its key, and why.
+// TenantPaused reports whether a tenant's work is paused, because Class
+// refused its key or an operator stopped it, and why.
 func (w *Worker) TenantPaused(id string) (paused bool, reason string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	t, ok := w.tenants[id]
-	if !ok {
+	switch {
+	case !ok:
 		return false, ""
+	case t.paused:
+		return true, t.reason
+	case t.stopped:
+		return true, "stopped by an operator"
 	}
-	return t.paused, t.reason
+	return false, ""
 }
 
 // Counts is how many deliveries ended in each result so far.
@@ -231,6 +268,49 @@ func (w *Worker) Counts() Counts {
 		Applied: w.counts[0].Load(), Skipped: w.counts[1].Load(), Retried: w.counts[2].Load(),
 		Dead: w.counts[3].Load(), Paused: w.counts[4].Load(),
 	}
+}
+
+// followControls pauses and resumes tenants as operators say, now and on
+// every change, until ctx ends.
+func (w *Worker) followControls(ctx context.Context, controls *tenantctl.Watcher) {
+	sync := func() {
+		for _, id := range w.order {
+			stopped := controls.State(id).Stopped()
+			w.mu.Lock()
+			t := w.tenants[id]
+			was := t.stopped
+			t.stopped = stopped
+			authPaused := t.paused
+			w.mu.Unlock()
+			switch {
+			case stopped && !was:
+				w.sub.Pause(id)
+				w.log.Info("tenant paused by an operator; its messages wait", slog.String("tenant", id))
+			case !stopped && was && !authPaused:
+				w.sub.Resume(id)
+				w.log.Info("tenant resumed by an operator", slog.String("tenant", id))
+			}
+		}
+	}
+	changed := controls.Changed()
+	sync()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+				changed = controls.Changed()
+				sync()
+			}
+		}
+	}()
+}
+
+func (w *Worker) operatorStopped(id string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.tenants[id].stopped
 }
 
 func (w *Worker) report(o Outcome) {
@@ -249,6 +329,14 @@ func (w *Worker) report(o Outcome) {
 	if o.Result != ResultApplied && o.Result != ResultSkipped {
 		w.log.Debug("message not applied", slog.String("tenant", o.Tenant), slog.String("kind", string(o.Kind)),
 			slog.String("key", o.Key), slog.String("result", string(o.Result)), slog.Uint64("attempt", o.Attempt), slog.String("error", o.Err))
+	}
+	if w.audit != nil && o.Kind != "" {
+		w.audit.Write(audit.Record{
+			Time: w.now().UTC(), Tenant: o.Tenant, Kind: o.Kind, Op: o.Op, Key: o.Key, MessageID: o.MessageID,
+			Subject: o.Subject, StreamSeq: o.StreamSeq, Version: o.Version, Origin: o.Origin, Replay: o.Replay,
+			Attempt: o.Attempt, Result: string(o.Result), Error: o.Err, Calls: o.Calls, TraceID: o.TraceID,
+			Worker: w.holder, Took: o.Duration,
+		})
 	}
 	if w.onOutcome != nil {
 		w.onOutcome(o)
@@ -295,8 +383,11 @@ func (w *Worker) probeUntilResumed(ctx context.Context, t *tenantState) {
 		}
 		w.mu.Lock()
 		t.paused, t.reason = false, ""
+		stopped := t.stopped
 		w.mu.Unlock()
-		w.sub.Resume(t.ID)
+		if !stopped {
+			w.sub.Resume(t.ID)
+		}
 		w.log.Info("tenant resumed: Class accepts its API key again", slog.String("tenant", t.ID))
 		return
 	}
