@@ -1,12 +1,18 @@
 package deploy
 
 import (
+	"bytes"
+	"errors"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 const k8sBase = "k8s/base"
@@ -279,5 +285,39 @@ func TestNATSHelmValues(t *testing.T) {
 	}
 	if n, err := strconv.Atoi(str(get(v, "config", "cluster", "replicas"))); err != nil || n < 3 {
 		t.Errorf("a cluster of %v servers cannot hold streams of 3 replicas", n)
+	}
+}
+
+// With kubectl at hand (it embeds kustomize), the base must build, and what it
+// builds must carry the namespace and the pinned image everywhere.
+func TestKustomizeBuilds(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("kubectl not installed: kustomize build not checked")
+	}
+	out, err := exec.Command(kubectl, "kustomize", k8sBase).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl kustomize %s: %v\n%s", k8sBase, err, out)
+	}
+	k := readKustomization(t, k8sBase)
+	dec := yaml.NewDecoder(bytes.NewReader(out))
+	for {
+		var o map[string]any
+		if err := dec.Decode(&o); err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatal(err)
+			}
+			break
+		}
+		kind, name := str(o["kind"]), str(get(o, "metadata", "name"))
+		if kind != "Namespace" && str(get(o, "metadata", "namespace")) != str(k.doc["namespace"]) {
+			t.Errorf("built %s %s is in namespace %q", kind, name, get(o, "metadata", "namespace"))
+		}
+		for i := range len(strs(get(o, "spec", "template", "spec", "containers"))) {
+			img := str(get(o, "spec", "template", "spec", "containers", i, "image"))
+			if r := parseImage(img); r.tag == "" || r.tag == "latest" || r.host != "" {
+				t.Errorf("built %s %s runs image %q", kind, name, img)
+			}
+		}
 	}
 }
