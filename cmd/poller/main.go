@@ -35,6 +35,7 @@ import (
 	"github.com/rollcall/rollcall/internal/lease"
 	"github.com/rollcall/rollcall/internal/natsconn"
 	"github.com/rollcall/rollcall/internal/startup"
+	"github.com/rollcall/rollcall/internal/tenantctl"
 	"github.com/rollcall/rollcall/internal/valve"
 	"github.com/rollcall/rollcall/internal/webhook"
 )
@@ -78,9 +79,16 @@ func serve(ctx context.Context, cfg *config.Config, opts options, log *slog.Logg
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := events.EnsureResources(setupCtx, js, events.StreamSettings{
+	res, err := events.EnsureResources(setupCtx, js, events.StreamSettings{
 		MaxAge: cfg.NATS.StreamMaxAge, DuplicateWindow: cfg.NATS.DuplicateWindow, Replicas: cfg.NATS.StreamReplicas,
-	}); err != nil {
+	})
+	if err != nil {
+		return err
+	}
+	// An operator's pause (provisionctl pause) stops a tenant's polling
+	// while the lease stays here; the cursor waits where it was.
+	controls, err := tenantctl.Watch(ctx, res.Tenants, log)
+	if err != nil {
 		return err
 	}
 	stores, err := datahubsource.EnsureStores(setupCtx, js, cfg.NATS.StreamReplicas)
@@ -119,7 +127,7 @@ func serve(ctx context.Context, cfg *config.Config, opts options, log *slog.Logg
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := l.Hold(ctx, run); err != nil {
+				if err := l.Hold(ctx, func(ctx context.Context) error { return controls.RunWhileActive(ctx, t.ID, run) }); err != nil {
 					errs <- fmt.Errorf("tenant %s: %w", t.ID, err)
 				}
 			}()
@@ -152,7 +160,7 @@ func serve(ctx context.Context, cfg *config.Config, opts options, log *slog.Logg
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := l.Hold(ctx, src.Run); err != nil {
+			if err := l.Hold(ctx, func(ctx context.Context) error { return controls.RunWhileActive(ctx, t.ID, src.Run) }); err != nil {
 				errs <- fmt.Errorf("tenant %s: %w", t.ID, err)
 			}
 		}()

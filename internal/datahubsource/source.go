@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rollcall/rollcall/internal/clients/datahub"
+	"github.com/rollcall/rollcall/internal/desired"
 	"github.com/rollcall/rollcall/internal/events"
 	"github.com/rollcall/rollcall/internal/valve"
 )
@@ -490,4 +491,35 @@ func ReadCursor(ctx context.Context, kv jetstream.KeyValue, tenant string) (Curs
 		return c, false, err
 	}
 	return c, true, json.Unmarshal(e.Value(), &c)
+}
+
+// ReadDesired reads a tenant's whole roster from DataHub and returns its
+// desired Class states, with the version a full read has: after every event
+// up to the head of the feed, noted before the read, and before every event
+// after it. provisionctl resync publishes them.
+func ReadDesired(ctx context.Context, tenant string, client *datahub.Client) (*desired.Set, events.Version, error) {
+	head, err := client.Head(ctx)
+	if err != nil {
+		return nil, events.Version{}, fmt.Errorf("read the head of the feed: %w", err)
+	}
+	teachers, err := client.Teachers(ctx)
+	if err != nil {
+		return nil, events.Version{}, err
+	}
+	students, err := client.Students(ctx)
+	if err != nil {
+		return nil, events.Version{}, err
+	}
+	sections, err := client.Sections(ctx)
+	if err != nil {
+		return nil, events.Version{}, err
+	}
+	set := Mapper{Tenant: tenant}.Desired(RosterOf(teachers, students, sections))
+	at := head.Created
+	if at.IsZero() {
+		at = time.Now().UTC() // an empty feed: nothing to order against
+	}
+	// "~sync~resync" sorts after the poller's own full read at the same head
+	// ("~sync"): a resync knows at least as much.
+	return set, events.Version{Time: at, Seq: head.ID + "~sync~resync"}, nil
 }

@@ -1,6 +1,7 @@
 package hubmissource
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -189,7 +191,7 @@ func (s *Source) Cycle(ctx context.Context) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	if err := s.save(ctx, next); err != nil {
+	if err := s.save(ctx, next, s.cfg.API.Requests()-reqs0); err != nil {
 		return Report{}, err
 	}
 	rep := Report{SnapshotID: next.ID, Requests: s.cfg.API.Requests() - reqs0, Plan: plan, Published: published, Held: held,
@@ -428,15 +430,69 @@ func (s *Source) load(ctx context.Context) (*Snapshot, error) {
 // save commits the snapshot, after its changes were acknowledged: a crash
 // before this line takes a new snapshot next time and publishes the same
 // differences again, which the worker applies idempotently.
-func (s *Source) save(ctx context.Context, snap *Snapshot) error {
+func (s *Source) save(ctx context.Context, snap *Snapshot, requests int64) error {
 	data, err := json.Marshal(snap)
 	if err != nil {
 		return err
 	}
-	if _, err := s.cfg.Snapshots.PutBytes(ctx, s.cfg.Tenant, data); err != nil {
+	meta := jetstream.ObjectMeta{Name: s.cfg.Tenant, Metadata: map[string]string{
+		metaTaken: snap.Taken.UTC().Format(time.RFC3339Nano), metaRequests: strconv.FormatInt(requests, 10),
+	}}
+	if _, err := s.cfg.Snapshots.Put(ctx, meta, bytes.NewReader(data)); err != nil {
 		return fmt.Errorf("save snapshot: %w", err)
 	}
 	return nil
+}
+
+// Metadata of a stored snapshot, for status displays that should not read
+// the whole snapshot.
+const (
+	metaTaken    = "taken"
+	metaRequests = "requests"
+)
+
+// SnapshotInfo is what status shows of a tenant's last committed snapshot.
+type SnapshotInfo struct {
+	ID       string    `json:"id,omitempty"`
+	Taken    time.Time `json:"taken"`
+	Requests int64     `json:"requests"`
+	Size     uint64    `json:"size"`
+}
+
+// ReadSnapshotInfo returns the tenant's last committed snapshot's info; ok
+// is false when there is none yet.
+func ReadSnapshotInfo(ctx context.Context, store jetstream.ObjectStore, tenant string) (info SnapshotInfo, ok bool, err error) {
+	oi, err := store.GetInfo(ctx, tenant)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return info, false, nil
+	}
+	if err != nil {
+		return info, false, fmt.Errorf("read snapshot info: %w", err)
+	}
+	info.Size = oi.Size
+	info.Taken, _ = time.Parse(time.RFC3339Nano, oi.Metadata[metaTaken])
+	info.Requests, _ = strconv.ParseInt(oi.Metadata[metaRequests], 10, 64)
+	if info.Taken.IsZero() {
+		info.Taken = oi.ModTime
+	}
+	return info, true, nil
+}
+
+// StoredDesired returns the desired Class states of the tenant's last
+// committed snapshot, and its version. provisionctl resync publishes them
+// rather than read the school again: HUBmis's per-address limit is shared
+// with the poller, and a full read takes most of an hour.
+func StoredDesired(ctx context.Context, store jetstream.ObjectStore, tenant, timezone string) (*desired.Set, events.Version, error) {
+	s := &Source{cfg: Config{Tenant: tenant, Snapshots: store}}
+	snap, err := s.load(ctx)
+	if err != nil {
+		return nil, events.Version{}, err
+	}
+	if snap == nil {
+		return nil, events.Version{}, fmt.Errorf("tenant %s has no snapshot yet: let the poller take one first", tenant)
+	}
+	set := Mapper{Tenant: tenant, Timezone: timezone}.Desired(snap)
+	return set, events.Version{Time: snap.Taken, Seq: snap.ID}, nil
 }
 
 func kindOf(key string) events.Kind {
