@@ -19,8 +19,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rollcall/rollcall/internal/clients/class"
-	"github.com/rollcall/rollcall/internal/httpx"
 	"github.com/rollcall/rollcall/internal/events"
+	"github.com/rollcall/rollcall/internal/httpx"
 	"github.com/rollcall/rollcall/internal/pullsub"
 )
 
