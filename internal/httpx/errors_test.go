@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -230,4 +231,43 @@ func TestCheckBaseURL(t *testing.T) {
 			t.Errorf("CheckBaseURL(%s) = %q, want %q", raw, got, want)
 		}
 	}
+}
+
+// FuzzErrorMessage reads upstream error bodies as every client does: the
+// message it returns is bounded, holds no "@" and comes only from a JSON
+// object.
+func FuzzErrorMessage(f *testing.F) {
+	for _, s := range []string{
+		`{"error":"invalid_client","error_description":"Client x@y.z unknown"}`,
+		`{"message":"  Down for maintenance "}`, `{"error":{"code":1}}`, `"just a string"`, `<html>`, `{"error":"` + strings.Repeat("é", 400) + `"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got := ErrorMessage(body, "error_description", "message", "error")
+		if strings.Contains(got, "@") {
+			t.Fatalf("message %q holds an @", got)
+		}
+		if len(got) > MessageMaxLen+len("…") {
+			t.Fatalf("message of %d bytes", len(got))
+		}
+		if got != "" && (len(body) == 0 || bytes.TrimSpace(body)[0] != '{') {
+			t.Fatalf("message %q from a body that is not an object", got)
+		}
+	})
+}
+
+// FuzzParseRetryAfter reads Retry-After values as the clients do: the delay
+// is never negative nor beyond the limit.
+func FuzzParseRetryAfter(f *testing.F) {
+	for _, s := range []string{"5", "0", "-1", "99999999999999999999", "Wed, 21 Oct 2015 07:28:00 GMT", " 7 ", "1.5", ""} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, v string) {
+		d, ok := ParseRetryAfter(v, now, time.Hour)
+		if d < 0 || d > time.Hour || (!ok && d != 0) {
+			t.Fatalf("ParseRetryAfter(%q) = %v, %v", v, d, ok)
+		}
+	})
 }
