@@ -130,9 +130,9 @@ func (c *cluster) restartNATS() {
 }
 
 // connect opens a connection of the test's own to the broker.
-func (c *cluster) connect() jetstream.JetStream {
+func (c *cluster) connect(opts ...nats.Option) jetstream.JetStream {
 	c.t.Helper()
-	nc, err := nats.Connect(c.ns.ClientURL())
+	nc, err := nats.Connect(c.ns.ClientURL(), opts...)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rollcall/rollcall/internal/clients/class/classtest"
@@ -108,11 +109,48 @@ func runChaos(t *testing.T, p plan) figures {
 	}
 	rng.Shuffle(len(schedule), func(a, b int) { schedule[a], schedule[b] = schedule[b], schedule[a] })
 
-	skip := map[string]bool{}
+	// The test's own view of the cursor, through a connection that rides
+	// out the broker's restarts.
+	watch := c.connect(nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	var cursors jetstream.KeyValue
+	synced := false
+	firstSyncDone := func() bool {
+		if synced {
+			return true
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if cursors == nil {
+			kv, err := watch.KeyValue(ctx, datahubsource.CursorBucket)
+			if err != nil {
+				return false
+			}
+			cursors = kv
+		}
+		_, found, err := datahubsource.ReadCursor(ctx, cursors, tenant)
+		synced = err == nil && found
+		return synced
+	}
+	pendingMalformed := 0
 	var malformedMarks []string
+	injectMalformed := func() {
+		for ; pendingMalformed > 0; pendingMalformed-- {
+			mark := fmt.Sprintf("chaos-malformed-%d", len(malformedMarks))
+			malformedMarks = append(malformedMarks, mark)
+			if len(malformedMarks)%2 == 1 {
+				// data.object is not an object: the page decodes, the event does not.
+				c.hub.AddEvent("sections.updated", mark, nil)
+			} else {
+				// An object without an id: the mapping cannot place it.
+				c.hub.AddEvent("students.updated", map[string]any{"name": map[string]string{"first": mark}}, nil)
+			}
+			f.malformed++
+		}
+	}
+	skip := map[string]bool{}
 	var poisonKey string
 	start := time.Now()
-	for round, d := range schedule {
+	for _, d := range schedule {
 		for range 1 + rng.IntN(3) {
 			if what := change(c, rng); what != "" {
 				f.changes[what]++
@@ -136,16 +174,10 @@ func runChaos(t *testing.T, p plan) figures {
 			c.hub.ExpireTokens()
 			f.tokenExpiries++
 		case malformedEvent:
-			mark := fmt.Sprintf("chaos-malformed-%d", round)
-			malformedMarks = append(malformedMarks, mark)
-			if len(malformedMarks)%2 == 1 {
-				// data.object is not an object: the page decodes, the event does not.
-				c.hub.AddEvent("sections.updated", mark, nil)
-			} else {
-				// An object without an id: the mapping cannot place it.
-				c.hub.AddEvent("students.updated", map[string]any{"name": map[string]string{"first": mark}}, nil)
-			}
-			f.malformed++
+			// The first sync reads the roster, not the events before the
+			// head it noted, so a malformed event from before then is
+			// rightly never seen: inject them once a cursor is stored.
+			pendingMalformed++
 		case poisonRecord:
 			// A teacher whose email Class refuses (400): one user upsert that
 			// must end in the dead-letter stream, not spin or block.
@@ -153,6 +185,9 @@ func runChaos(t *testing.T, p plan) figures {
 			poisonKey = events.ExternalID("datahub", tenant, "teacher", tch.ID)
 			skip["user "+poisonKey] = true
 			f.poison++
+		}
+		if pendingMalformed > 0 && firstSyncDone() {
+			injectMalformed()
 		}
 		for _, p := range []*proc{c.worker, c.poller} {
 			if gone, why := p.exitedByItself(); gone {
@@ -162,6 +197,12 @@ func runChaos(t *testing.T, p plan) figures {
 			}
 		}
 		pause(rng, p.pauseMin, p.pauseMax)
+	}
+	if pendingMalformed > 0 {
+		if _, ok := waitFor(p.converge, 100*time.Millisecond, firstSyncDone); !ok {
+			t.Fatalf("the poller stored no cursor within %s", p.converge)
+		}
+		injectMalformed()
 	}
 	f.chaos = time.Since(start)
 	f.faults = c.hub.Stats().Faults + c.cls.Stats().Faults
