@@ -26,7 +26,7 @@ import (
 // time at DataHub to Class confirming the change, for events arriving at
 // rate per second during d, polled every pollInterval.
 func datahubLatency(ctx context.Context, js jetstream.JetStream, res *events.Resources, rate int, d, pollInterval time.Duration) (p50, p99 time.Duration, n int, err error) {
-	const tenant = "latency"
+	tenant := fmt.Sprintf("latency-%d", rate)
 	hub := datahubtest.New(datahubtest.Options{Seed: 7})
 	defer hub.Close()
 	hub.Populate(30, 600, 60, 10)

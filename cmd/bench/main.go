@@ -7,13 +7,20 @@
 //     latency: its own cost (decode, per-key claim and release in KV with the
 //     desired state, the Class call, the double ack);
 //  3. the worker with 50 ms added to every Class call at concurrency 32,
-//     against the bound of concurrency / latency = 640 msg/s.
+//     against the bound of concurrency / latency = 640 msg/s;
+//  4. the DataHub pipeline's event-to-applied latency at steady rates, the
+//     source's first sync and poll throughput;
+//  5. the HUBmis diff's cost per entity at 10k and 100k entities and its
+//     growth exponent, and the requests of a first snapshot against the
+//     fewest the documented paging allows;
+//  6. the peak heap and RSS of the worker's and the pollers' work.
 //
 // Everything runs in this process: an embedded nats-server (JetStream in a
-// temp dir) and classtest on loopback. It prints figures; it never fails on
-// a timing.
+// temp dir) and the simulators on loopback. It prints each figure as it is
+// measured and a summary table at the end, each figure beside its ceiling
+// or aim; it never fails on a timing.
 //
-//	go run ./cmd/bench [-n 5000] [-n-latency 2000] [-concurrency 32] [-latency 50ms]
+//	go run ./cmd/bench [-only worker|datahub|hubmis] [-n 5000] [-n-latency 2000] [-concurrency 32] [-latency 50ms] [-rates 50,500]
 package main
 
 import (
@@ -25,6 +32,8 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,7 +55,7 @@ func main() {
 	latency := flag.Duration("latency", 50*time.Millisecond, "added latency of every Class call in the third run")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	only := flag.String("only", "", "run only one suite: worker, datahub or hubmis")
-	rate := flag.Int("rate", 50, "DataHub events per second in the latency run")
+	rates := flag.String("rates", "50,500", "DataHub events per second of the latency runs, comma-separated")
 	duration := flag.Duration("duration", 10*time.Second, "length of the DataHub latency run")
 	pollInterval := flag.Duration("poll-interval", time.Second, "DataHub poll interval in the latency run")
 	nEvents := flag.Int("n-events", 5000, "pending DataHub events in the throughput run")
@@ -64,8 +73,17 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	var rateList []int
+	for _, f := range strings.Split(*rates, ",") {
+		r, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || r <= 0 {
+			fmt.Fprintf(os.Stderr, "bench: -rates: %q is not a positive number\n", f)
+			os.Exit(2)
+		}
+		rateList = append(rateList, r)
+	}
 	if err := run(suites{only: *only, n: *n, nLatency: *nLatency, concurrency: *concurrency, latency: *latency,
-		rate: *rate, duration: *duration, pollInterval: *pollInterval, nEvents: *nEvents}); err != nil {
+		rates: rateList, duration: *duration, pollInterval: *pollInterval, nEvents: *nEvents}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
@@ -76,7 +94,8 @@ type suites struct {
 	only                     string
 	n, nLatency, concurrency int
 	latency                  time.Duration
-	rate, nEvents            int
+	rates                    []int
+	nEvents                  int
 	duration, pollInterval   time.Duration
 }
 
@@ -102,43 +121,57 @@ func run(o suites) error {
 		return err
 	}
 	ctx := context.Background()
-	fmt.Printf("rollcall bench: %s/%s, %d CPUs, Go %s\n\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+	fmt.Printf("rollcall bench: %s/%s, %d CPUs (%s), Go %s\n\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel(), runtime.Version())
+	rep := &report{}
+	defer rep.print(os.Stdout)
 
 	res, err := events.EnsureResources(ctx, js, events.StreamSettings{})
 	if err != nil {
 		return err
 	}
 	if o.only == "" || o.only == "worker" {
-		if err := workerSuite(ctx, js, res, n, nLatency, concurrency, latency); err != nil {
+		if err := workerSuite(ctx, js, res, rep, n, nLatency, concurrency, latency); err != nil {
 			return err
 		}
 	}
 	if o.only == "" || o.only == "hubmis" {
-		hubmisDiff()
-		if err := hubmisSnapshotCost(ctx, js); err != nil {
+		hubmisDiff(rep)
+		if err := hubmisSnapshotCost(ctx, js, rep); err != nil {
 			return err
 		}
 	}
 	if o.only == "" || o.only == "datahub" {
-		p50, p99, count, err := datahubLatency(ctx, js, res, o.rate, o.duration, o.pollInterval)
-		if err != nil {
-			return err
+		for _, rate := range o.rates {
+			p50, p99, count, err := datahubLatency(ctx, js, res, rate, o.duration, o.pollInterval)
+			if err != nil {
+				return err
+			}
+			bound := o.pollInterval + 500*time.Millisecond
+			fmt.Printf("%-58s p50 %s  p99 %s  (%d changes; aim p99 < %s)\n",
+				fmt.Sprintf("DataHub event → applied, %d events/s, poll %s", rate, o.pollInterval),
+				p50.Round(time.Millisecond), p99.Round(time.Millisecond), count, bound)
+			rep.add(fmt.Sprintf("DataHub event → applied at %d events/s (poll %s)", rate, o.pollInterval),
+				fmt.Sprintf("p50 %s, p99 %s", p50.Round(time.Millisecond), p99.Round(time.Millisecond)),
+				fmt.Sprintf("p99 < poll + 500 ms = %s", bound), aim(p99 < bound))
 		}
-		fmt.Printf("%-58s p50 %s  p99 %s  (%d changes; aim p99 < %s)\n",
-			fmt.Sprintf("DataHub event → applied, %d events/s, poll %s", o.rate, o.pollInterval),
-			p50.Round(time.Millisecond), p99.Round(time.Millisecond), count, o.pollInterval+500*time.Millisecond)
+		mem := startMemPeak()
 		syncMsgs, syncTook, evs, msgs, err := datahubThroughput(ctx, js, o.nEvents)
 		if err != nil {
 			return err
 		}
+		memText := mem.end()
 		fmt.Printf("%-58s %9.0f msg/s  (%d messages in %s)\n", "DataHub first sync (5,000 students, 400 sections)",
 			float64(syncMsgs)/syncTook.Seconds(), syncMsgs, syncTook.Round(time.Millisecond))
 		fmt.Printf("%-58s %9.0f events/s, %.0f msg/s\n", fmt.Sprintf("DataHub poll of %d pending events (map + publish)", o.nEvents), evs, msgs)
+		fmt.Printf("%-58s %s\n", "  memory of that poller work (with the simulator)", memText)
+		rep.add("DataHub first sync, 5,000 students, 400 sections", fmt.Sprintf("%.0f msg/s", float64(syncMsgs)/syncTook.Seconds()), "", "")
+		rep.add(fmt.Sprintf("DataHub poll of %d pending events", o.nEvents), fmt.Sprintf("%.0f events/s, %.0f msg/s", evs, msgs), "", "")
+		rep.add("peak memory: DataHub poller (first sync + poll)", memText, "", "")
 	}
 	return nil
 }
 
-func workerSuite(ctx context.Context, js jetstream.JetStream, res *events.Resources, n, nLatency, concurrency int, latency time.Duration) error {
+func workerSuite(ctx context.Context, js jetstream.JetStream, res *events.Resources, rep *report, n, nLatency, concurrency int, latency time.Duration) error {
 	raw1, err := rawConsume(ctx, js, "RAW1", n, 1)
 	if err != nil {
 		return err
@@ -151,12 +184,15 @@ func workerSuite(ctx context.Context, js jetstream.JetStream, res *events.Resour
 	fmt.Printf("%-58s %9.0f msg/s\n", fmt.Sprintf("raw JetStream consume + double ack, %d in flight", concurrency), raw32)
 	ceiling := max(raw1, raw32)
 
+	mem := startMemPeak()
 	w0, calls0, err := workerRun(ctx, js, res, "nolatency", n, concurrency, 0)
 	if err != nil {
 		return err
 	}
+	memText := mem.end()
 	fmt.Printf("%-58s %9.0f msg/s  (%.0f%% of the raw ceiling, %.1f Class calls/msg)\n",
 		fmt.Sprintf("worker → classtest, no latency, concurrency %d", concurrency), w0, 100*w0/ceiling, calls0)
+	fmt.Printf("%-58s %s\n", "  memory of that worker run (with broker and simulator)", memText)
 	wl, callsL, err := workerRun(ctx, js, res, "latency", nLatency, concurrency, latency)
 	if err != nil {
 		return err
@@ -164,6 +200,15 @@ func workerSuite(ctx context.Context, js jetstream.JetStream, res *events.Resour
 	bound := float64(concurrency) / latency.Seconds() / callsL
 	fmt.Printf("%-58s %9.0f msg/s  (%.0f%% of the %.0f msg/s bound = %d / %s / %.1f calls)\n",
 		fmt.Sprintf("worker → classtest, %s latency, concurrency %d", latency, concurrency), wl, 100*wl/bound, bound, concurrency, latency, callsL)
+
+	rep.add("raw JetStream consume + double ack, 1 in flight", fmt.Sprintf("%.0f msg/s", raw1), "", "")
+	rep.add(fmt.Sprintf("raw JetStream consume + double ack, %d in flight", concurrency), fmt.Sprintf("%.0f msg/s", raw32), "", "")
+	rep.add(fmt.Sprintf("worker, no Class latency, concurrency %d", concurrency), fmt.Sprintf("%.0f msg/s", w0),
+		fmt.Sprintf("raw 1 in flight %.0f (%.0f%%), raw %d in flight %.0f (%.0f%%); aim ≥ 50%% of raw 1", raw1, 100*w0/raw1, concurrency, raw32, 100*w0/raw32),
+		aim(w0 >= raw1/2))
+	rep.add(fmt.Sprintf("worker, %s Class latency, concurrency %d", latency, concurrency), fmt.Sprintf("%.0f msg/s", wl),
+		fmt.Sprintf("concurrency / latency = %.0f msg/s (%.0f%%); aim ≥ 90%%", bound, 100*wl/bound), aim(wl >= 0.9*bound))
+	rep.add("peak memory: worker (no-latency run)", memText, "", "")
 	return nil
 }
 

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestWorkerSuiteRuns runs the worker suite at a tiny size: the bench must
+// keep working, whatever its figures.
+func TestWorkerSuiteRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	if err := run(suites{only: "worker", n: 200, nLatency: 64, concurrency: 8, latency: 5 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReportPrintsEveryRow(t *testing.T) {
+	r := &report{}
+	r.add("worker", "100 msg/s", "raw 200 (50%)", aim(true))
+	r.add("diff exponent", "1.30", "≤ 1.1", aim(false))
+	var b bytes.Buffer
+	r.print(&b)
+	for _, want := range []string{"Summary", "figure", "100 msg/s", "raw 200 (50%)", "met", "MISSED"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+func TestMemPeakSeesAnAllocation(t *testing.T) {
+	m := startMemPeak()
+	buf := make([]byte, 64<<20)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	got := m.end()
+	if !strings.Contains(got, "heap +") || rssNow() == 0 && heapNow() == 0 {
+		t.Errorf("memPeak = %q", got)
+	}
+	_ = buf[len(buf)-1]
+}
