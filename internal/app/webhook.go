@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 	"github.com/rollcall/rollcall/internal/webhook"
 )
 
-func startWebhook(ctx context.Context, opts options, hooks []webhook.Tenant, log *slog.Logger) (*http.Server, error) {
-	ln, err := net.Listen("tcp", opts.webhookListen)
+func startWebhook(ctx context.Context, opts Options, hooks []webhook.Tenant, log *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", opts.WebhookListen)
 	if err != nil {
 		return nil, fmt.Errorf("-webhook-listen: %w", err)
 	}
@@ -30,8 +30,8 @@ func startWebhook(ctx context.Context, opts options, hooks []webhook.Tenant, log
 		_ = srv.Shutdown(shutdownCtx)
 	}()
 	log.Info("DataHub webhook listening", slog.String("addr", ln.Addr().String()), slog.Int("tenants", len(hooks)))
-	if opts.webhookReady != nil {
-		opts.webhookReady(ln.Addr().String())
+	if opts.WebhookReady != nil {
+		opts.WebhookReady(ln.Addr().String())
 	}
 	return srv, nil
 }

@@ -13,10 +13,15 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rollcall/rollcall/internal/clients/datahub"
 	"github.com/rollcall/rollcall/internal/desired"
 	"github.com/rollcall/rollcall/internal/events"
+	"github.com/rollcall/rollcall/internal/telemetry"
 	"github.com/rollcall/rollcall/internal/valve"
 )
 
@@ -42,10 +47,13 @@ var testHookBeforeSave func() error
 
 // Cursor is the feed position of a tenant.
 type Cursor struct {
-	Next        string    `json:"next"`
-	LastEventID string    `json:"last_event_id"`
-	Updated     time.Time `json:"updated"`
-	Resyncs     int       `json:"resyncs"`
+	Next        string `json:"next"`
+	LastEventID string `json:"last_event_id"`
+	// LastEventTime is when that event happened: DataHub keeps its feed
+	// for 30 days, so a cursor this old is about to be refused.
+	LastEventTime time.Time `json:"last_event_time,omitzero"`
+	Updated       time.Time `json:"updated"`
+	Resyncs       int       `json:"resyncs"`
 }
 
 // saved is what the roster object holds.
@@ -110,6 +118,11 @@ type Config struct {
 	Trigger <-chan struct{}
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// TracerProvider makes the spans of polls, pages and publishes.
+	// Defaults to the global one.
+	TracerProvider trace.TracerProvider
+	// Metrics, if set, counts events polled and changes published.
+	Metrics *telemetry.Metrics
 }
 
 // Stats counts what a source did.
@@ -125,6 +138,7 @@ type Source struct {
 	mapper Mapper
 	log    *slog.Logger
 	now    func() time.Time
+	tracer trace.Tracer
 	Stats  Stats
 
 	// state is the committed state, kept between polls so a poll does not
@@ -144,6 +158,11 @@ func New(cfg Config) *Source {
 		s.now = time.Now
 	}
 	s.log = s.log.With(slog.String("tenant", cfg.Tenant), slog.String("source", source))
+	tp := cfg.TracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	s.tracer = tp.Tracer("github.com/rollcall/rollcall/internal/datahubsource")
 	return s
 }
 
@@ -185,10 +204,13 @@ func (s *Source) Run(ctx context.Context) error {
 // the feed refused the cursor, then every event after the cursor.
 func (s *Source) PollOnce(ctx context.Context) (err error) {
 	s.Stats.Polls.Add(1)
+	ctx, span := s.tracer.Start(ctx, "datahub.poll", trace.WithAttributes(attribute.String("rollcall.tenant", s.cfg.Tenant)))
 	defer func() {
 		if err != nil {
 			s.state = nil
+			span.SetStatus(codes.Error, err.Error())
 		}
+		span.End()
 	}()
 	st := s.state
 	if st == nil {
@@ -209,25 +231,45 @@ func (s *Source) PollOnce(ctx context.Context) (err error) {
 		return err
 	}
 	for {
+		more, err := s.pollPage(ctx, st)
+		if err != nil || !more {
+			return err
+		}
+	}
+}
+
+// pollPage reads and applies one page of the feed, under its own span, and
+// reports whether another may follow.
+func (s *Source) pollPage(ctx context.Context, st *saved) (more bool, err error) {
+	ctx, span := s.tracer.Start(ctx, "datahub.page")
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
+	{
 		page, err := s.cfg.Client.EventsPage(ctx, st.Cursor.Next)
 		if errors.Is(err, datahub.ErrCursorRejected) {
 			s.Stats.Resyncs.Add(1)
 			s.log.Warn("DataHub refused the cursor (older than the feed keeps, or unknown): full resync",
 				slog.String("last_event_id", st.Cursor.LastEventID))
-			return s.resync(ctx, st, true, "the feed refused the cursor")
+			return false, s.resync(ctx, st, true, "the feed refused the cursor")
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
+		span.SetAttributes(attribute.Int("rollcall.events", page.Len()))
 		if page.Len() == 0 {
-			return nil
+			return false, nil
+		}
+		if s.cfg.Metrics != nil {
+			s.cfg.Metrics.SourceEvents(ctx, s.cfg.Tenant, telemetry.SourceDataHub, page.Len())
 		}
 		if err := s.applyPage(ctx, st, page); err != nil {
-			return err
+			return false, err
 		}
-		if page.Next == "" {
-			return nil
-		}
+		return page.Next != "", nil
 	}
 }
 
@@ -238,7 +280,7 @@ func (s *Source) applyPage(ctx context.Context, st *saved, page datahub.Page[dat
 		s.Stats.EventsRejected.Add(1)
 		out = append(out, s.rejection(bad.ID, bad.Raw, bad.Err.Error()))
 	}
-	lastID := st.Cursor.LastEventID
+	lastID, lastTime := st.Cursor.LastEventID, st.Cursor.LastEventTime
 	items := page.Items
 	if st.Cursor.Next == "" && lastID != "" {
 		// DataHub gave no NEXT link after the head, so the feed is read from
@@ -253,6 +295,9 @@ func (s *Source) applyPage(ctx context.Context, st *saved, page datahub.Page[dat
 	for _, ev := range items {
 		s.Stats.EventsPolled.Add(1)
 		lastID = ev.ID
+		if !ev.Created.IsZero() {
+			lastTime = ev.Created
+		}
 		res, err := s.mapper.Apply(roster, ev)
 		if err != nil {
 			s.Stats.EventsRejected.Add(1)
@@ -278,7 +323,7 @@ func (s *Source) applyPage(ctx context.Context, st *saved, page datahub.Page[dat
 			out = append(out, outgoing{msg: m, key: c.Key(), op: c.Op, kind: c.State.Kind()})
 		}
 	}
-	next := Cursor{Next: cmp.Or(page.Next, st.Cursor.Next), LastEventID: lastID, Updated: s.now().UTC(), Resyncs: st.Cursor.Resyncs}
+	next := Cursor{Next: cmp.Or(page.Next, st.Cursor.Next), LastEventID: lastID, LastEventTime: lastTime, Updated: s.now().UTC(), Resyncs: st.Cursor.Resyncs}
 	return s.commit(ctx, st, roster, next, out, "upto-"+lastID, "events up to "+lastID)
 }
 
@@ -353,6 +398,13 @@ func (s *Source) commit(ctx context.Context, st *saved, roster *Roster, cursor C
 		return err
 	}
 	s.Stats.MessagesPublished.Add(int64(len(publish)))
+	if s.cfg.Metrics != nil {
+		for _, m := range publish {
+			if _, kind, op, err := events.ParseSubject(m.Subject); err == nil {
+				s.cfg.Metrics.ChangePublished(ctx, s.cfg.Tenant, string(kind), string(op))
+			}
+		}
+	}
 	if _, err := s.cfg.Stores.Held.Cancel(ctx, s.cfg.Tenant, upserted); err != nil {
 		return err
 	}
@@ -437,7 +489,7 @@ func (s *Source) resync(ctx context.Context, st *saved, again bool, why string) 
 	if again {
 		resyncs++
 	}
-	cursor := Cursor{Next: head.Next, LastEventID: head.ID, Updated: s.now().UTC(), Resyncs: resyncs}
+	cursor := Cursor{Next: head.Next, LastEventID: head.ID, LastEventTime: head.Created, Updated: s.now().UTC(), Resyncs: resyncs}
 	return s.commit(ctx, st, now, cursor, out, "sync-"+cmp.Or(head.ID, "empty"), "full sync")
 }
 

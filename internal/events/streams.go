@@ -12,7 +12,13 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
+
+// tracerName names the spans this package makes.
+const tracerName = "github.com/rollcall/rollcall/internal/events"
 
 // Stream and bucket names.
 const (
@@ -272,9 +278,38 @@ func WorkerConsumerConfig(tenant string, ackWait time.Duration, maxAckPending in
 // move its cursor or commit its snapshot. Rejected records
 // (provision.<tenant>.rejected) go to the dead-letter stream, the rest to
 // PROVISION.
-func PublishBatch(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg) error {
+//
+// Each message gets a producer span, a child of the span in ctx (the poll,
+// the page, the snapshot), whose W3C trace context goes into the message's
+// headers so the worker continues the trace. A message that already carries
+// trace context (a held deletion released later) keeps it.
+func PublishBatch(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg) (err error) {
+	tracer := trace.SpanFromContext(ctx).TracerProvider().Tracer(tracerName)
+	spans := make([]trace.Span, 0, len(msgs))
+	defer func() {
+		for _, sp := range spans {
+			if err != nil {
+				sp.SetStatus(codes.Error, "publish not acknowledged")
+			}
+			sp.End()
+		}
+	}()
 	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
 	for _, m := range msgs {
+		if m.Header == nil {
+			m.Header = nats.Header{}
+		}
+		if m.Header.Get("traceparent") == "" {
+			sctx, span := tracer.Start(ctx, "publish "+m.Subject, trace.WithSpanKind(trace.SpanKindProducer),
+				trace.WithAttributes(
+					attribute.String("messaging.system", "nats"),
+					attribute.String("messaging.operation.type", "send"),
+					attribute.String("messaging.destination.name", m.Subject),
+					attribute.String("messaging.message.id", m.Header.Get(HeaderID)),
+				))
+			TracePropagator.Inject(sctx, TraceCarrier(m.Header))
+			spans = append(spans, span)
+		}
 		stream := StreamName
 		if strings.HasPrefix(m.Subject, SubjectRoot+".") && strings.HasSuffix(m.Subject, ".rejected") {
 			stream = DLQStreamName

@@ -54,6 +54,9 @@ type Outcome struct {
 	StreamSeq uint64
 	Origin    events.Origin
 	Replay    bool
+	// Observed is when the source saw the change (the message's ce-time):
+	// Observed to the end of an applied delivery is the change's lag.
+	Observed time.Time
 	// Calls are the Class calls this delivery made, with their answers.
 	Calls []httpx.Call
 	// TraceID is the trace the delivery's span belongs to, empty if none.
@@ -171,7 +174,7 @@ func (h *tenantHandler) Handle(msg *message.Message) error {
 		return nil
 	}
 	out.Kind, out.Op, out.Key, out.Version = m.Kind, m.Op, m.Key, m.Version
-	out.Origin, out.Replay = m.Origin, m.Replay
+	out.Origin, out.Replay, out.Observed = m.Origin, m.Replay, m.Time
 	span.SetAttributes(attribute.String("rollcall.kind", string(m.Kind)), attribute.String("rollcall.op", string(m.Op)),
 		attribute.String("rollcall.key", m.Key), attribute.String("rollcall.version", m.Version.String()))
 	if h.w.operatorStopped(h.tenant) {
@@ -221,7 +224,7 @@ func (h *tenantHandler) Handle(msg *message.Message) error {
 		return nil
 	}
 	if err := h.w.keys.Release(relCtx, lease, false); err != nil {
-		h.w.log.Warn("could not release key claim; it expires by itself", slog.String("tenant", h.tenant), slog.String("key", m.Key), slog.Any("error", err))
+		h.w.log.Warn("could not release key claim; it expires by itself", slog.String("tenant", h.tenant), slog.String("entity", m.Key), slog.Any("error", err))
 	}
 	out.Err = applyErr.Error()
 	out.Result = h.fail(ctx, msg, subject, m, out.Attempt, applyErr)

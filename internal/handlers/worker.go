@@ -328,7 +328,7 @@ func (w *Worker) report(o Outcome) {
 	}
 	if o.Result != ResultApplied && o.Result != ResultSkipped {
 		w.log.Debug("message not applied", slog.String("tenant", o.Tenant), slog.String("kind", string(o.Kind)),
-			slog.String("key", o.Key), slog.String("result", string(o.Result)), slog.Uint64("attempt", o.Attempt), slog.String("error", o.Err))
+			slog.String("entity", o.Key), slog.String("result", string(o.Result)), slog.Uint64("attempt", o.Attempt), slog.String("error", o.Err))
 	}
 	if w.audit != nil && o.Kind != "" {
 		w.audit.Write(audit.Record{
@@ -391,4 +391,27 @@ func (w *Worker) probeUntilResumed(ctx context.Context, t *tenantState) {
 		w.log.Info("tenant resumed: Class accepts its API key again", slog.String("tenant", t.ID))
 		return
 	}
+}
+
+// Why a tenant's work is paused; see [Worker.PauseCause].
+const (
+	PauseAuth     = "auth"     // Class refused the tenant's key
+	PauseOperator = "operator" // an operator paused or offboarded it
+)
+
+// PauseCause returns why a tenant's work is paused: [PauseAuth],
+// [PauseOperator], or "" while it runs.
+func (w *Worker) PauseCause(id string) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	t, ok := w.tenants[id]
+	switch {
+	case !ok:
+		return ""
+	case t.paused:
+		return PauseAuth
+	case t.stopped:
+		return PauseOperator
+	}
+	return ""
 }

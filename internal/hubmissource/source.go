@@ -17,9 +17,14 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rollcall/rollcall/internal/desired"
 	"github.com/rollcall/rollcall/internal/events"
+	"github.com/rollcall/rollcall/internal/telemetry"
 	"github.com/rollcall/rollcall/internal/valve"
 )
 
@@ -75,6 +80,12 @@ type Config struct {
 	MaxDeleteShare float64
 	Logger         *slog.Logger
 	Now            func() time.Time
+	// TracerProvider makes the snapshot spans (the requests are spans of
+	// the client's transport). Defaults to the global one.
+	TracerProvider trace.TracerProvider
+	// Metrics, if set, records requests, budget and duration per snapshot
+	// and the changes published.
+	Metrics *telemetry.Metrics
 }
 
 // Deletion policies.
@@ -104,6 +115,7 @@ type Source struct {
 	mapper Mapper
 	log    *slog.Logger
 	now    func() time.Time
+	tracer trace.Tracer
 
 	mu   sync.Mutex
 	last Report
@@ -133,6 +145,11 @@ func New(cfg Config) *Source {
 		s.now = time.Now
 	}
 	s.log = s.log.With(slog.String("tenant", cfg.Tenant), slog.String("source", source))
+	tp := cfg.TracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	s.tracer = tp.Tracer("github.com/rollcall/rollcall/internal/hubmissource")
 	return s
 }
 
@@ -171,7 +188,15 @@ func (s *Source) Run(ctx context.Context) error {
 // one, and commits it. Any failure of a list leaves the last snapshot as the
 // base and publishes nothing: a school that answers errors is not an empty
 // school.
-func (s *Source) Cycle(ctx context.Context) (Report, error) {
+func (s *Source) Cycle(ctx context.Context) (rep Report, err error) {
+	ctx, span := s.tracer.Start(ctx, "hubmis.snapshot", trace.WithAttributes(attribute.String("rollcall.tenant", s.cfg.Tenant)))
+	defer func() {
+		span.SetAttributes(attribute.Int64("rollcall.requests", rep.Requests), attribute.Int("rollcall.published", rep.Published))
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	start := s.now()
 	reqs0 := s.cfg.API.Requests()
 	prev, err := s.load(ctx)
@@ -194,12 +219,16 @@ func (s *Source) Cycle(ctx context.Context) (Report, error) {
 	if err := s.save(ctx, next, s.cfg.API.Requests()-reqs0); err != nil {
 		return Report{}, err
 	}
-	rep := Report{SnapshotID: next.ID, Requests: s.cfg.API.Requests() - reqs0, Plan: plan, Published: published, Held: held,
+	rep = Report{SnapshotID: next.ID, Requests: s.cfg.API.Requests() - reqs0, Plan: plan, Published: published, Held: held,
 		Oldest: next.Oldest(), Took: s.now().Sub(start)}
 	rep.Staleness = s.now().Sub(rep.Oldest)
 	s.mu.Lock()
 	s.last = rep
 	s.mu.Unlock()
+	if m := s.cfg.Metrics; m != nil {
+		m.HUBmisSnapshot(ctx, s.cfg.Tenant, rep.Requests, rep.Took)
+		m.HUBmisBudget(ctx, s.cfg.Tenant, max(int64(s.cfg.Planner.Budget)-rep.Requests, 0))
+	}
 	return rep, nil
 }
 
@@ -405,6 +434,13 @@ func (s *Source) publish(ctx context.Context, prev, next *Snapshot, before, afte
 	}
 	if err := events.PublishBatch(ctx, s.cfg.JS, msgs); err != nil {
 		return 0, 0, err
+	}
+	if m := s.cfg.Metrics; m != nil {
+		for _, msg := range msgs {
+			if _, kind, op, err := events.ParseSubject(msg.Subject); err == nil {
+				m.ChangePublished(ctx, s.cfg.Tenant, string(kind), string(op))
+			}
+		}
 	}
 	if _, err := s.cfg.Held.Cancel(ctx, s.cfg.Tenant, upserted); err != nil {
 		return 0, 0, err

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 
 	"github.com/rollcall/rollcall/internal/config"
+	"github.com/rollcall/rollcall/internal/telemetry"
 )
 
 // ExitUsage is the exit code of a bad flag or configuration.
@@ -38,7 +39,8 @@ func Load(name string, fs *flag.FlagSet, args []string, stderr io.Writer) (cfg *
 		fmt.Fprintf(stderr, "%s: -log-level: %v\n", name, err)
 		return nil, nil, false
 	}
-	log = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// JSON, secrets and emails redacted, trace ids added.
+	log = telemetry.NewLogger(stderr, level, "json")
 	path, err := config.PathFromEnv(f.ConfigPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)

@@ -1,0 +1,195 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/rollcall/rollcall/internal/admin"
+	"github.com/rollcall/rollcall/internal/clients/datahub"
+	"github.com/rollcall/rollcall/internal/clients/hubmis"
+	"github.com/rollcall/rollcall/internal/config"
+	"github.com/rollcall/rollcall/internal/datahubsource"
+	"github.com/rollcall/rollcall/internal/hubmissource"
+	"github.com/rollcall/rollcall/internal/lease"
+	"github.com/rollcall/rollcall/internal/tenantctl"
+	"github.com/rollcall/rollcall/internal/valve"
+	"github.com/rollcall/rollcall/internal/webhook"
+)
+
+// RunPoller reads each tenant's source and publishes its changes until ctx
+// ends. Per tenant one poller is active (a lease in JetStream KV); another
+// replica is a hot standby. An operator's pause stops a tenant's polling
+// while the lease stays; the cursor waits where it was.
+func RunPoller(ctx context.Context, cfg *config.Config, opts Options) error {
+	b, err := start(ctx, cfg, &opts, "rollcall-poller")
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	log, js := b.log, b.js
+	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	stores, err := datahubsource.EnsureStores(setupCtx, js, cfg.NATS.StreamReplicas)
+	if err != nil {
+		return err
+	}
+	leases, err := lease.EnsureBucket(setupCtx, js, cfg.NATS.StreamReplicas)
+	if err != nil {
+		return err
+	}
+	snapshots, err := hubmissource.EnsureSnapshotStore(setupCtx, js, cfg.NATS.StreamReplicas)
+	if err != nil {
+		return err
+	}
+	controls, err := tenantctl.Watch(ctx, b.res.Tenants, log)
+	if err != nil {
+		return err
+	}
+	holder := opts.holder()
+	tp := b.tel.TracerProvider()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, len(cfg.Tenants)+1)
+	hold := func(t *config.Tenant, name string, run func(context.Context) error) error {
+		l, err := lease.New(lease.Config{KV: leases, Name: name, Holder: holder, TTL: cfg.LeaseTTL, Logger: log})
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := l.Hold(ctx, func(ctx context.Context) error { return controls.RunWhileActive(ctx, t.ID, run) })
+			if err != nil {
+				errs <- fmt.Errorf("tenant %s: %w", t.ID, err)
+			}
+		}()
+		return nil
+	}
+	var hooks []webhook.Tenant
+	var datahubTenants []string
+	for i := range cfg.Tenants {
+		t := &cfg.Tenants[i]
+		if t.HUBmis != nil {
+			run, err := hubmisTenant(t, js, snapshots, stores.Held, b, log)
+			if err != nil {
+				return fmt.Errorf("tenants[%d].hubmis: %w", i, err)
+			}
+			if err := hold(t, "hubmis."+t.ID, run); err != nil {
+				return err
+			}
+			continue
+		}
+		client, err := datahub.New(datahub.Config{
+			BaseURL: t.DataHub.BaseURL, ClientID: t.DataHub.ClientID, ClientSecret: t.DataHub.ClientSecret.Reveal(),
+			TokenPath: t.DataHub.TokenPath, HTTPClient: httpClient(tp, datahub.TimeoutDefault, nil),
+		})
+		if err != nil {
+			return fmt.Errorf("tenants[%d].datahub: %w", i, err)
+		}
+		trigger := webhook.NewCoalescer()
+		if secret := t.DataHub.WebhookSecret.Reveal(); secret != "" {
+			hooks = append(hooks, webhook.Tenant{ID: t.ID, Secret: []byte(secret), Trigger: trigger.Trigger})
+		}
+		src := datahubsource.New(datahubsource.Config{
+			Tenant: t.ID, Client: client, JS: js, Stores: stores,
+			PollInterval: t.DataHub.PollInterval, DeletionPolicy: string(t.DeletionPolicy),
+			GracePeriod: t.GracePeriod, MaxDeleteShare: t.MaxDeleteShare,
+			Trigger: trigger.C(), Logger: log, TracerProvider: tp, Metrics: b.metrics,
+		})
+		if opts.OnDataHubSource != nil {
+			opts.OnDataHubSource(t.ID, src)
+		}
+		if err := hold(t, "datahub."+t.ID, src.Run); err != nil {
+			return err
+		}
+		datahubTenants = append(datahubTenants, t.ID)
+	}
+	if err := observePoller(b, cfg, stores, datahubTenants); err != nil {
+		return err
+	}
+	if opts.WebhookListen != "" {
+		srv, err := startWebhook(ctx, opts, hooks, log)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
+	// Lease state is known when the lease bucket answers.
+	if err := b.serveAdmin(ctx, cfg, &opts, admin.Func("leases", func(ctx context.Context) error {
+		_, err := leases.Status(ctx)
+		return err
+	})); err != nil {
+		return err
+	}
+	log.Info("poller started", slog.Int("tenants", len(cfg.Tenants)), slog.String("holder", holder))
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// observePoller reports the held change sets and the DataHub cursors' ages
+// at each scrape.
+func observePoller(b *base, cfg *config.Config, stores *datahubsource.Stores, datahubTenants []string) error {
+	var ids []string
+	for _, t := range cfg.Tenants {
+		ids = append(ids, t.ID)
+	}
+	if _, err := b.metrics.ObserveValveHeldSets(func(ctx context.Context) map[string]int64 {
+		out := map[string]int64{}
+		for _, id := range ids {
+			if sets, err := stores.Held.List(ctx, id); err == nil {
+				out[id] = int64(len(sets))
+			}
+		}
+		return out
+	}); err != nil {
+		return err
+	}
+	_, err := b.metrics.ObserveDataHubCursorAge(func(ctx context.Context) map[string]time.Duration {
+		out := map[string]time.Duration{}
+		for _, id := range datahubTenants {
+			c, ok, err := datahubsource.ReadCursor(ctx, stores.Cursors, id)
+			if err == nil && ok && !c.LastEventTime.IsZero() {
+				out[id] = time.Since(c.LastEventTime)
+			}
+		}
+		return out
+	})
+	return err
+}
+
+// hubmisTenant builds the snapshot source of a HUBmis tenant. Every HUBmis
+// client of the process shares one per-IP limiter: the 12 requests a minute
+// are per egress address, whatever the tenant.
+func hubmisTenant(t *config.Tenant, js jetstream.JetStream, snapshots jetstream.ObjectStore, held *valve.Store, b *base, log *slog.Logger) (func(context.Context) error, error) {
+	h := t.HUBmis
+	tp := b.tel.TracerProvider()
+	client, err := hubmis.New(hubmis.Config{
+		BaseURL: h.BaseURL, ClientID: h.ClientID, ClientSecret: h.ClientSecret.Reveal(), Realm: h.Realm,
+		AcademicYearID: h.AcademicYearID, PageSize: h.PageSize, HTTPClient: httpClient(tp, hubmis.TimeoutDefault, nil),
+	})
+	if err != nil {
+		return nil, err
+	}
+	src := hubmissource.New(hubmissource.Config{
+		Tenant: t.ID, API: hubmissource.ClientAPI{C: client}, JS: js, Snapshots: snapshots, Held: held,
+		Timezone: t.Class.Timezone, SnapshotInterval: h.SnapshotInterval, LessonWindow: h.LessonWindow,
+		Planner: hubmissource.SnapshotPlanner{
+			RefreshEveryCycles: h.RefreshEveryCycles,
+			Budget:             hubmissource.CycleBudget(h.SnapshotInterval, h.RequestBudget),
+		},
+		DeletionPolicy: string(t.DeletionPolicy), GraceSnapshots: t.GraceSnapshots, MaxDeleteShare: t.MaxDeleteShare,
+		Logger: log, TracerProvider: tp, Metrics: b.metrics,
+	})
+	return src.Run, nil
+}
