@@ -45,8 +45,20 @@ func (s *Server) start() {
 // as a broker outage would; clients reconnect by themselves.
 func (s *Server) Restart() {
 	s.t.Helper()
+	s.Stop()
+	s.StartAgain()
+}
+
+// Stop shuts the server down, as an outage would; [Server.StartAgain]
+// brings it back on the same port and store.
+func (s *Server) Stop() {
 	s.Shutdown()
 	s.WaitForShutdown()
+}
+
+// StartAgain starts a stopped server on the same port and store.
+func (s *Server) StartAgain() {
+	s.t.Helper()
 	s.start()
 }
 
