@@ -363,7 +363,7 @@ func runExplain(ctx context.Context, c *cli, args []string) error {
 					if call.Status == 0 {
 						status = "no answer: " + call.Error
 					}
-					c.printf("      %s %s -> %s in %s\n", call.Method, call.Path, status, call.Took.Round(time.Millisecond))
+					c.printf("      %s %s -> %s in %s\n", call.Method, call.Path, status, tookText(call.Took))
 				}
 			}
 		}
@@ -577,4 +577,11 @@ func runOffboard(ctx context.Context, c *cli, args []string) error {
 	}
 	c.printf("\n")
 	return nil
+}
+
+func tookText(d time.Duration) string {
+	if d < time.Millisecond {
+		return "<1ms"
+	}
+	return d.Round(time.Millisecond).String()
 }

@@ -480,7 +480,7 @@ func (s *Source) resync(ctx context.Context, st *saved, again bool, why string) 
 			out = append(out, s.rejection(runID, nil, err.Error()))
 			continue
 		}
-		m.ID = events.SnapshotMessageID(s.cfg.Tenant, c.State.Kind(), c.State.Key(), runID)
+		m.ID = events.SnapshotMessageID(source, s.cfg.Tenant, c.State.Kind(), c.State.Key(), runID)
 		out = append(out, outgoing{msg: m, key: c.Key(), op: c.Op, kind: c.State.Kind()})
 	}
 	s.log.Info("full sync of the roster", slog.String("why", why), slog.Int("teachers", len(teachers)),

@@ -113,9 +113,9 @@ func TestMessageIDsAreDeterministicAndDistinct(t *testing.T) {
 		events.DataHubMessageID("t", "e", 0):                          true,
 		events.DataHubMessageID("t", "e", 1):                          true,
 		events.DataHubMessageID("u", "e", 0):                          true,
-		events.SnapshotMessageID("t", events.KindClass, "k", "snap1"): true,
-		events.SnapshotMessageID("t", events.KindClass, "k", "snap2"): true,
-		events.SnapshotMessageID("t", events.KindUser, "k", "snap1"):  true,
+		events.SnapshotMessageID("hubmis", "t", events.KindClass, "k", "snap1"): true,
+		events.SnapshotMessageID("hubmis", "t", events.KindClass, "k", "snap2"): true,
+		events.SnapshotMessageID("hubmis", "t", events.KindUser, "k", "snap1"):  true,
 		events.RunMessageID("run1", events.KindUser, "k"):             true,
 		events.RunMessageID("run2", events.KindUser, "k"):             true,
 	}

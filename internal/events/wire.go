@@ -142,12 +142,13 @@ func DataHubMessageID(tenant, eventID string, index int) string {
 	return fmt.Sprintf("datahub:%s:%s:%03d", tenant, eventID, index)
 }
 
-// SnapshotMessageID is the id of one entity's message from one HUBmis
-// snapshot: re-publishing a snapshot's diff after a crash gives the same ids,
-// while a value that changes A → B → A across snapshots gives three.
-func SnapshotMessageID(tenant string, kind Kind, key, snapshotID string) string {
+// SnapshotMessageID is the id of one entity's message from one full read of
+// a source (a HUBmis snapshot, a DataHub full sync), named by the source:
+// re-publishing a read's changes after a crash gives the same ids, while a
+// value that changes A → B → A across reads gives three.
+func SnapshotMessageID(source, tenant string, kind Kind, key, snapshotID string) string {
 	sum := sha256.Sum256([]byte(tenant + "\x00" + string(kind) + "\x00" + key + "\x00" + snapshotID))
-	return "hubmis:" + tenant + ":" + hex.EncodeToString(sum[:16])
+	return source + ":" + tenant + ":" + hex.EncodeToString(sum[:16])
 }
 
 // RunMessageID is the id of a message re-published by a replay or resync

@@ -375,7 +375,7 @@ func (s *Source) publish(ctx context.Context, prev, next *Snapshot, before, afte
 			msgs = append(msgs, events.Rejected(s.cfg.Tenant, source, next.ID+":"+c.Key(), nil, err.Error(), s.now()))
 			continue
 		}
-		m.ID = events.SnapshotMessageID(s.cfg.Tenant, c.State.Kind(), c.State.Key(), next.ID)
+		m.ID = events.SnapshotMessageID(source, s.cfg.Tenant, c.State.Kind(), c.State.Key(), next.ID)
 		msg, err := events.Encode(m)
 		if err != nil {
 			return 0, 0, err
