@@ -24,6 +24,7 @@ import (
 	"github.com/rollcall/rollcall/internal/config"
 	"github.com/rollcall/rollcall/internal/datahubsource"
 	"github.com/rollcall/rollcall/internal/events"
+	"github.com/rollcall/rollcall/internal/handlers"
 	"github.com/rollcall/rollcall/internal/httpx"
 	"github.com/rollcall/rollcall/internal/natsconn"
 	"github.com/rollcall/rollcall/internal/telemetry"
@@ -57,6 +58,15 @@ type Options struct {
 	WebhookReady func(addr string)
 	// OnDataHubSource, if set, receives each DataHub source as it starts.
 	OnDataHubSource func(tenant string, s *datahubsource.Source)
+
+	// OnOutcome, if set, receives every delivery's outcome in the worker,
+	// after the metrics have recorded it (the demo's summary).
+	OnOutcome func(handlers.Outcome)
+	// HUBmisTimeScale is how many times faster than real time the HUBmis
+	// servers' rate limits run: 1 (the default) for HUBmis itself, more for
+	// a fast-forwarded simulator (the demo). The clients' limiters and each
+	// cycle's request budget follow it.
+	HUBmisTimeScale float64
 }
 
 func (o *Options) holder() string {

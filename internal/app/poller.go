@@ -76,7 +76,7 @@ func RunPoller(ctx context.Context, cfg *config.Config, opts Options) error {
 	for i := range cfg.Tenants {
 		t := &cfg.Tenants[i]
 		if t.HUBmis != nil {
-			run, err := hubmisTenant(t, js, snapshots, stores.Held, b, log)
+			run, err := hubmisTenant(t, js, snapshots, stores.Held, b, log, opts.HUBmisTimeScale)
 			if err != nil {
 				return fmt.Errorf("tenants[%d].hubmis: %w", i, err)
 			}
@@ -171,12 +171,17 @@ func observePoller(b *base, cfg *config.Config, stores *datahubsource.Stores, da
 // hubmisTenant builds the snapshot source of a HUBmis tenant. Every HUBmis
 // client of the process shares one per-IP limiter: the 12 requests a minute
 // are per egress address, whatever the tenant.
-func hubmisTenant(t *config.Tenant, js jetstream.JetStream, snapshots jetstream.ObjectStore, held *valve.Store, b *base, log *slog.Logger) (func(context.Context) error, error) {
+//
+// With a time scale above 1 (a fast-forwarded simulator) a cycle's budget is
+// what the scaled interval refills: the interval counted in server seconds.
+func hubmisTenant(t *config.Tenant, js jetstream.JetStream, snapshots jetstream.ObjectStore, held *valve.Store, b *base, log *slog.Logger, timeScale float64) (func(context.Context) error, error) {
 	h := t.HUBmis
 	tp := b.tel.TracerProvider()
+	scale := max(timeScale, 1)
 	client, err := hubmis.New(hubmis.Config{
 		BaseURL: h.BaseURL, ClientID: h.ClientID, ClientSecret: h.ClientSecret.Reveal(), Realm: h.Realm,
 		AcademicYearID: h.AcademicYearID, PageSize: h.PageSize, HTTPClient: httpClient(tp, hubmis.TimeoutDefault, nil),
+		TimeScale: scale,
 	})
 	if err != nil {
 		return nil, err
@@ -186,7 +191,7 @@ func hubmisTenant(t *config.Tenant, js jetstream.JetStream, snapshots jetstream.
 		Timezone: t.Class.Timezone, SnapshotInterval: h.SnapshotInterval, LessonWindow: h.LessonWindow,
 		Planner: hubmissource.SnapshotPlanner{
 			RefreshEveryCycles: h.RefreshEveryCycles,
-			Budget:             hubmissource.CycleBudget(h.SnapshotInterval, h.RequestBudget),
+			Budget:             hubmissource.CycleBudget(time.Duration(float64(h.SnapshotInterval)*scale), h.RequestBudget),
 		},
 		DeletionPolicy: string(t.DeletionPolicy), GraceSnapshots: t.GraceSnapshots, MaxDeleteShare: t.MaxDeleteShare,
 		Logger: log, TracerProvider: tp, Metrics: b.metrics,

@@ -46,6 +46,9 @@ func RunWorker(ctx context.Context, cfg *config.Config, opts Options) error {
 			if o.Result == handlers.ResultApplied && !o.Replay && !o.Observed.IsZero() {
 				m.ChangeApplied(ctx, o.Tenant, string(o.Kind), timeSince(o.Observed))
 			}
+			if opts.OnOutcome != nil {
+				opts.OnOutcome(o)
+			}
 		},
 	}
 	for i, t := range cfg.Tenants {
