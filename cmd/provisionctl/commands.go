@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -262,8 +264,8 @@ func runDLQ(ctx context.Context, c *cli, args []string) error {
 			c.printf("message:   %s on %s (stream sequence %s), %s attempts\n", d.MessageID, d.OriginalSubject, d.OriginalSeq, d.Attempts)
 		}
 		c.printf("headers:\n")
-		for k, v := range d.Header {
-			c.printf("  %s: %s\n", k, strings.Join(v, ", "))
+		for _, k := range slices.Sorted(maps.Keys(d.Header)) {
+			c.printf("  %s: %s\n", k, strings.Join(d.Header[k], ", "))
 		}
 		c.printf("body:\n%s\n", d.Data)
 		return nil

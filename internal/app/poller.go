@@ -92,6 +92,11 @@ func RunPoller(ctx context.Context, cfg *config.Config, opts Options) error {
 		if err != nil {
 			return fmt.Errorf("tenants[%d].datahub: %w", i, err)
 		}
+		if t.DataHub.DistrictID != "" {
+			// Not silently: the key is accepted but nothing filters on it yet.
+			log.Warn("datahub.district_id is not applied yet: the tenant gets every record its credentials can see",
+				slog.String("tenant", t.ID))
+		}
 		trigger := webhook.NewCoalescer()
 		if secret := t.DataHub.WebhookSecret.Reveal(); secret != "" {
 			hooks = append(hooks, webhook.Tenant{ID: t.ID, Secret: []byte(secret), Trigger: trigger.Trigger})

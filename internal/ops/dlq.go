@@ -170,7 +170,9 @@ func (e *Env) DLQRedrive(ctx context.Context, sel DLQSelector) (RedriveResult, e
 		msg := nats.NewMsg(full.OriginalSubject)
 		msg.Data = full.Data
 		for k, v := range full.Header {
-			if strings.HasPrefix(k, "rollcall-dead-") || k == nats.MsgIdHdr {
+			// The dead letter's own headers, and NATS's (its message id,
+			// its expected stream), are not the message's.
+			if strings.HasPrefix(k, "rollcall-dead-") || strings.HasPrefix(k, "Nats-") {
 				continue
 			}
 			msg.Header[k] = v
