@@ -110,14 +110,14 @@ func TestMessageIDsAreDeterministicAndDistinct(t *testing.T) {
 		t.Error("DataHub id not deterministic")
 	}
 	ids := map[string]bool{
-		events.DataHubMessageID("t", "e", 0):                          true,
-		events.DataHubMessageID("t", "e", 1):                          true,
-		events.DataHubMessageID("u", "e", 0):                          true,
+		events.DataHubMessageID("t", "e", 0):                                    true,
+		events.DataHubMessageID("t", "e", 1):                                    true,
+		events.DataHubMessageID("u", "e", 0):                                    true,
 		events.SnapshotMessageID("hubmis", "t", events.KindClass, "k", "snap1"): true,
 		events.SnapshotMessageID("hubmis", "t", events.KindClass, "k", "snap2"): true,
 		events.SnapshotMessageID("hubmis", "t", events.KindUser, "k", "snap1"):  true,
-		events.RunMessageID("run1", events.KindUser, "k"):             true,
-		events.RunMessageID("run2", events.KindUser, "k"):             true,
+		events.RunMessageID("run1", events.KindUser, "k"):                       true,
+		events.RunMessageID("run2", events.KindUser, "k"):                       true,
 	}
 	if len(ids) != 8 {
 		t.Errorf("ids collide: %v", ids)
