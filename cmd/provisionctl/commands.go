@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"maps"
 	"slices"
@@ -44,6 +46,28 @@ func requireTenant(tenant string) error {
 		return usagef("--tenant is required")
 	}
 	return nil
+}
+
+// start parses a command's flags and arguments, checks them (--tenant is
+// required when tenant is not nil; then each check on the positional
+// arguments), and only then connects: a usage error costs no connection.
+func (c *cli) start(ctx context.Context, fs *flag.FlagSet, args []string, tenant *string, checks ...func(pos []string) error) ([]string, *ops.Env, error) {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if tenant != nil {
+		if err := requireTenant(*tenant); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, check := range checks {
+		if err := check(pos); err != nil {
+			return nil, nil, err
+		}
+	}
+	env, err := c.open(ctx)
+	return pos, env, err
 }
 
 func (c *cli) table() *tabwriter.Writer { return tabwriter.NewWriter(c.io.out, 2, 4, 2, ' ', 0) }
@@ -122,22 +146,16 @@ func runReplay(ctx context.Context, c *cli, args []string) error {
 	fs.BoolVar(&o.All, "all", false, "every entity's newest desired state, from the desired-state bucket")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "change nothing; print what would change")
 	fs.StringVar(&o.RunID, "run-id", "", "id of this run; repeat one to resume it without publishing twice")
-	if _, err := parse(fs, args); err != nil {
+	_, env, err := c.start(ctx, fs, args, &o.Tenant)
+	if err != nil {
 		return err
 	}
 	o.Kind = events.Kind(*kind)
-	if err := requireTenant(o.Tenant); err != nil {
-		return err
-	}
-	env, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
 	res, err := env.Replay(ctx, o)
+	if errors.Is(err, ops.ErrBadOptions) {
+		return usageError{err.Error()}
+	}
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "--") {
-			return usageError{err.Error()}
-		}
 		return err
 	}
 	if c.json {
@@ -309,17 +327,12 @@ func runExplain(ctx context.Context, c *cli, args []string) error {
 	fs := c.flags("explain", "--tenant T <source id | external id | email | Class id>",
 		"The history of a person or class, in order: each change message with its source event or snapshot, each worker attempt with its outcome, its Class calls and their statuses, and its trace id.")
 	tenant := fs.String("tenant", "", "tenant id (required)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := requireTenant(*tenant); err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("explain takes one source id, external id, email or Class id")
-	}
-	env, err := c.open(ctx)
+	pos, env, err := c.start(ctx, fs, args, tenant, func(pos []string) error {
+		if len(pos) != 1 {
+			return usagef("explain takes one source id, external id, email or Class id")
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
@@ -380,13 +393,7 @@ func runResync(ctx context.Context, c *cli, args []string) error {
 	fs.StringVar(&o.Tenant, "tenant", "", "tenant id (required)")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "publish nothing; print what would be published and deleted")
 	fs.StringVar(&o.RunID, "run-id", "", "id of this run; repeat one to resume it without publishing twice")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := requireTenant(o.Tenant); err != nil {
-		return err
-	}
-	env, err := c.open(ctx)
+	_, env, err := c.start(ctx, fs, args, &o.Tenant)
 	if err != nil {
 		return err
 	}
@@ -428,14 +435,7 @@ func heldCommand(ctx context.Context, c *cli, name, summary string, args []strin
 	fs := c.flags(name, "--tenant T <held set id>", summary)
 	tenant := fs.String("tenant", "", "tenant id (required)")
 	fs.BoolVar(&c.yes, "yes", false, "do not ask for confirmation")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return nil, ops.HeldDetail{}, err
-	}
-	if err := requireTenant(*tenant); err != nil {
-		return nil, ops.HeldDetail{}, err
-	}
-	env, err := c.open(ctx)
+	pos, env, err := c.start(ctx, fs, args, tenant)
 	if err != nil {
 		return nil, ops.HeldDetail{}, err
 	}
@@ -500,13 +500,7 @@ func setState(ctx context.Context, c *cli, name, summary string, status tenantct
 	fs := c.flags(name, "--tenant T", summary)
 	tenant := fs.String("tenant", "", "tenant id (required)")
 	reason := fs.String("reason", "", "why, for status and the logs")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := requireTenant(*tenant); err != nil {
-		return err
-	}
-	env, err := c.open(ctx)
+	_, env, err := c.start(ctx, fs, args, tenant)
 	if err != nil {
 		return err
 	}
@@ -535,13 +529,7 @@ func runOffboard(ctx context.Context, c *cli, args []string) error {
 	tenant := fs.String("tenant", "", "tenant id (required)")
 	del := fs.Bool("delete-from-class", false, "also remove what this system created in the tenant's Class")
 	fs.BoolVar(&c.yes, "yes", false, "do not ask for confirmation")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := requireTenant(*tenant); err != nil {
-		return err
-	}
-	env, err := c.open(ctx)
+	_, env, err := c.start(ctx, fs, args, tenant)
 	if err != nil {
 		return err
 	}

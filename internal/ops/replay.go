@@ -96,8 +96,15 @@ func (o ReplayOptions) check() error {
 	if o.ToSeq != 0 && o.ToSeq < o.FromSeq {
 		errs = append(errs, errors.New("--to-seq is before --from-seq"))
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadOptions, err)
+	}
+	return nil
 }
+
+// ErrBadOptions is matched by the errors of options that make no sense
+// together or name no tenant, kind or subject of the system.
+var ErrBadOptions = errors.New("bad options")
 
 // Replay re-applies the newest state of each entity in the chosen range,
 // even where it was applied before (so a wiped or damaged Class is
