@@ -105,7 +105,7 @@ func (s *site) summary(ctx context.Context, w io.Writer, res result) {
 	fmt.Fprintf(w, "                   %s: %d users, %d classes, %d enrollments, %d class dates\n", hubmisTenant, hm.Users, hm.Classes, hm.Enrollments, hm.Dates)
 	fmt.Fprintf(w, "  changes applied  %d from the sources, then %d re-applied by the replay (%d skipped as older)\n",
 		c.results[handlers.ResultApplied], c.replayResults[handlers.ResultApplied], c.replayResults[handlers.ResultSkipped])
-	fmt.Fprintf(w, "  retries          %d Class calls failed transiently (429, 5xx, no answer) and were retried; %d deliveries went back to the stream with a delay\n",
+	fmt.Fprintf(w, "  retries          %d Class calls failed transiently (429, 5xx, no answer) and were retried; redeliveries after a delay: %d\n",
 		c.transient, c.results[handlers.ResultRetry]+c.replayResults[handlers.ResultRetry])
 	// Dead letters by subject and reason: the replay re-sends the refused
 	// record, and Class refuses it again.
@@ -141,7 +141,7 @@ func (s *site) summary(ctx context.Context, w io.Writer, res result) {
 	fmt.Fprintf(w, "  event→applied    p50 %s, p99 %s over %d changes (from the source's event or snapshot time to Class's answer)\n",
 		percentile(lags, 50).Round(time.Millisecond), percentile(lags, 99).Round(time.Millisecond), len(lags))
 	if o := c.watched; o != nil {
-		fmt.Fprintf(w, "  a trace          %s: the teacher change, %s %s of %s (%d Class calls)\n", o.TraceID, o.Kind, o.Op, o.Key, len(o.Calls))
+		fmt.Fprintf(w, "  a trace          %s: the teacher change, %s %s of %s (Class calls: %d)\n", o.TraceID, o.Kind, o.Op, o.Key, len(o.Calls))
 	}
 	if len(res.differences) == 0 {
 		fmt.Fprintln(w, "  Class equals both sources: yes")

@@ -30,6 +30,7 @@ func isTerminal(w io.Writer) bool {
 // stageLine is the line of one stage.
 type stageLine struct {
 	p      *progress
+	short  string // the number and title: the spinner's line stays short enough not to wrap
 	prefix string
 	start  time.Time
 	spin   int
@@ -37,12 +38,13 @@ type stageLine struct {
 
 // begin starts the line of stage n, timed from start.
 func (p *progress) begin(n int, title, did, waitFor string, start time.Time) *stageLine {
-	prefix := fmt.Sprintf("[%d/%d] %-16s", n, p.total, title)
+	short := fmt.Sprintf("[%d/%d] %-16s", n, p.total, title)
+	prefix := short
 	if did != "" {
 		prefix += " " + did + ";"
 	}
 	prefix += " waiting for " + waitFor
-	return &stageLine{p: p, prefix: prefix, start: start}
+	return &stageLine{p: p, short: short, prefix: prefix, start: start}
 }
 
 var spinner = []rune("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
@@ -54,7 +56,7 @@ func (l *stageLine) tick(counter string) {
 		return
 	}
 	l.spin++
-	fmt.Fprintf(l.p.w, "\r\033[K%s %c %.1fs  %s", l.prefix, spinner[l.spin%len(spinner)], time.Since(l.start).Seconds(), counter)
+	fmt.Fprintf(l.p.w, "\r\033[K%s %c %.1fs  %s", l.short, spinner[l.spin%len(spinner)], time.Since(l.start).Seconds(), truncate(counter, 70))
 }
 
 // done ends the line with the time the stage took.

@@ -250,7 +250,11 @@ func (s *site) moveLesson(sets []hubmistest.Set) (string, error) {
 
 // runStage makes a stage's change and waits for its condition and for
 // Class to equal both sources with nothing pending, under the deadline.
-func (s *site) runStage(ctx context.Context, p *progress, n int, st stage) (stageResult, error) {
+func (s *site) runStage(parent context.Context, p *progress, n int, st stage) (stageResult, error) {
+	// The deadline bounds the stage's own calls too (the replay, the DLQ
+	// reads); the loop below says which deadline it was.
+	ctx, cancel := context.WithTimeout(parent, s.o.stageTimeout)
+	defer cancel()
 	did := ""
 	if st.do != nil {
 		var err error
@@ -270,6 +274,9 @@ func (s *site) runStage(ctx context.Context, p *progress, n int, st stage) (stag
 	stable, detail := 0, ""
 	for {
 		ok, why, err := s.stageDone(ctx, st)
+		if err != nil && parent.Err() == nil && ctx.Err() != nil {
+			err = nil // the deadline, reported below
+		}
 		if err != nil {
 			line.fail()
 			return stageResult{}, fmt.Errorf("stage %q: %w", st.title, err)
@@ -296,7 +303,7 @@ func (s *site) runStage(ctx context.Context, p *progress, n int, st stage) (stag
 				st.title, s.o.stageTimeout, st.waitFor, detail, s.logWhere())
 		}
 		select {
-		case <-ctx.Done():
+		case <-parent.Done():
 			line.fail()
 			return stageResult{}, errInterrupted
 		case <-tick.C:
