@@ -10,8 +10,9 @@
 //   - "user <ext_user_id>": email, "First Last", roles;
 //   - "class <ext_class_id>": name and description;
 //   - "enrollment <ext_class_id>#<ext_person_id>": email, names and role;
-//   - "dates <ext_class_id>": the class's dates (start-end, Unix seconds),
-//     for classes whose desired state has a schedule.
+//   - "dates <ext_class_id>": the class's dates (start-end, Unix seconds)
+//     inside the window of its desired schedule; a class without one must
+//     have none.
 //
 // Class enrolls a class's host itself, without an external id, and keeps
 // that host when the primary teacher changes, so the host's own enrollment
@@ -223,6 +224,31 @@ func Want(d *desired.Set, hosts map[string]string, skip map[string]bool) View {
 func Compare(d *desired.Set, st classtest.State, prefix string, skip map[string]bool) []string {
 	got, hosts := Got(st, prefix)
 	want := Want(d, hosts, skip)
+	// A schedule covers its window only: dates before it (yesterday's,
+	// once the day has turned) are left alone, so they are not compared.
+	for _, s := range d.States {
+		sch, ok := s.(events.ScheduleState)
+		if !ok {
+			continue
+		}
+		key := "dates " + sch.ExtClassID
+		delete(got, key)
+		for _, c := range st.Classes {
+			if c.ExtClassID != sch.ExtClassID {
+				continue
+			}
+			var dates []string
+			for _, x := range c.Dates {
+				if x.Start >= sch.WindowStart.Unix() && x.Start < sch.WindowEnd.Unix() {
+					dates = append(dates, fmt.Sprintf("%d-%d", x.Start, x.End))
+				}
+			}
+			if len(dates) > 0 {
+				sort.Strings(dates)
+				got[key] = strings.Join(dates, ",")
+			}
+		}
+	}
 	for k := range skip {
 		delete(got, k)
 	}
