@@ -2,12 +2,9 @@ package chaos
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -17,11 +14,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rollcall/rollcall/internal/clients/class/classtest"
-	"github.com/rollcall/rollcall/internal/clients/datahub"
 	"github.com/rollcall/rollcall/internal/clients/datahub/datahubtest"
-	"github.com/rollcall/rollcall/internal/datahubsource"
 	"github.com/rollcall/rollcall/internal/events"
 	"github.com/rollcall/rollcall/internal/natsembed"
+	"github.com/rollcall/rollcall/internal/simcheck"
 )
 
 const (
@@ -75,6 +71,7 @@ func startCluster(t *testing.T, hubOpts datahubtest.Options, pollInterval time.D
 nats:
   url: nats://127.0.0.1:%d
 lease_ttl: 2s
+admin: {listen: "127.0.0.1:0"}   # the binaries would default to fixed ports
 worker:
   concurrency: 16
   ack_wait: 3s
@@ -144,135 +141,18 @@ func (c *cluster) connect(opts ...nats.Option) jetstream.JetStream {
 	return js
 }
 
-// roster is the district as DataHub has it now, read through the client's
-// own decoders.
-func (c *cluster) roster() (*datahubsource.Roster, error) {
-	var teachers []datahub.Teacher
-	for _, x := range c.hub.Teachers() {
-		v, err := convert(x, datahub.DecodeTeacher)
-		if err != nil {
-			return nil, err
-		}
-		teachers = append(teachers, v)
-	}
-	var students []datahub.Student
-	for _, x := range c.hub.Students() {
-		v, err := convert(x, datahub.DecodeStudent)
-		if err != nil {
-			return nil, err
-		}
-		students = append(students, v)
-	}
-	var sections []datahub.Section
-	for _, x := range c.hub.Sections() {
-		v, err := convert(x, datahub.DecodeSection)
-		if err != nil {
-			return nil, err
-		}
-		sections = append(sections, v)
-	}
-	return datahubsource.RosterOf(teachers, students, sections), nil
-}
-
-func convert[T any](v any, decode func(json.RawMessage) (T, error)) (T, error) {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		var zero T
-		return zero, err
-	}
-	return decode(raw)
-}
-
-// wantView is what Class must hold for the district, by key: users with
-// their email, name and roles; classes with their name and description;
-// enrollments with email, names and role. States the mapping withholds and
-// keys in skip (the poison) are left out, and so is the teacher enrollment
-// of a class's host: Class enrolls the host itself when it creates the class,
-// without an external id, and keeps that host when the primary teacher
-// changes.
-func wantView(states []events.KeyedState, hosts map[string]string, skip map[string]bool) map[string]string {
-	v := map[string]string{}
-	for _, s := range states {
-		switch s := s.(type) {
-		case events.UserState:
-			if skip["user "+s.ExtUserID] {
-				continue
-			}
-			roles := slices.Clone(s.Roles)
-			slices.Sort(roles)
-			v["user "+s.ExtUserID] = s.Email + "|" + s.FirstName + " " + s.LastName + "|" + strings.Join(roles, ",")
-		case events.ClassState:
-			v["class "+s.ExtClassID] = s.Name + "|" + s.Description
-		case events.EnrollmentState:
-			if s.Role == events.RoleTeacher && hosts[s.ExtClassID] == s.Email {
-				continue
-			}
-			v["enrollment "+s.Key()] = s.Email + "|" + s.FirstName + "|" + s.LastName + "|" + s.Role
-		}
-	}
-	return v
-}
-
-// classView is what Class holds, in the shape of wantView, and each class's
-// host email.
-func classView(st classtest.State) (view, hosts map[string]string) {
-	view, hosts = map[string]string{}, map[string]string{}
-	for _, u := range st.Users {
-		roles := slices.Clone(u.Roles)
-		slices.Sort(roles)
-		view["user "+u.ExtUserID] = u.Email + "|" + u.UserName + "|" + strings.Join(roles, ",")
-	}
-	for _, c := range st.Classes {
-		view["class "+c.ExtClassID] = c.Name + "|" + c.Description
-		hosts[c.ExtClassID] = c.HostEmail
-		for _, e := range c.Enrollments {
-			if e.ExtPersonID == "" {
-				continue // the host, enrolled by Class itself
-			}
-			view["enrollment "+events.EnrollmentKey(c.ExtClassID, e.ExtPersonID)] = e.Email + "|" + e.FirstName + "|" + e.LastName + "|" + e.Role
-		}
-	}
-	return view, hosts
-}
-
-// difference lists how got differs from want, at most max lines.
-func difference(want, got map[string]string, max int) []string {
-	var out []string
-	for k, w := range want {
-		if g, ok := got[k]; !ok {
-			out = append(out, k+" missing")
-		} else if g != w {
-			out = append(out, fmt.Sprintf("%s = %q, want %q", k, g, w))
-		}
-	}
-	for k := range got {
-		if _, ok := want[k]; !ok {
-			out = append(out, k+" unexpected")
-		}
-	}
-	sort.Strings(out)
-	if len(out) > max {
-		out = append(out[:max], fmt.Sprintf("... %d more", len(out)-max))
-	}
-	return out
-}
-
-// mismatch compares Class with the district now; nil means equal.
+// mismatch compares Class with the district now, through the sources' own
+// mapping (internal/simcheck); nil means equal. At most 8 lines.
 func (c *cluster) mismatch(skip map[string]bool) ([]string, error) {
-	r, err := c.roster()
+	want, err := simcheck.DataHubDesired(c.hub, tenant)
 	if err != nil {
 		return nil, err
 	}
-	got, hosts := classView(c.cls.State())
-	for id, sec := range r.Sections {
-		if t, ok := r.Teachers[sec.Teacher]; !ok || t.Email == "" {
-			// Without a primary teacher the mapping neither creates nor
-			// deletes the class: whatever Class has stays.
-			delete(got, "class "+events.ExternalID("datahub", tenant, "section", id))
-		}
+	out := simcheck.Compare(want, c.cls.State(), "datahub:"+tenant+":", skip)
+	if len(out) > 8 {
+		out = append(out[:8], fmt.Sprintf("... %d more", len(out)-8))
 	}
-	want := wantView(datahubsource.Mapper{Tenant: tenant}.States(r), hosts, skip)
-	return difference(want, got, 8), nil
+	return out, nil
 }
 
 // deadLetters reads every record of PROVISION_DLQ.
