@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/rollcall/rollcall/internal/clients/class"
 	"github.com/rollcall/rollcall/internal/clients/class/classtest"
 	"github.com/rollcall/rollcall/internal/clients/hubmis"
@@ -33,6 +35,7 @@ type pipeline struct {
 	mis     *hubmistest.Server
 	cls     *classtest.Server
 	src     *hubmissource.Source
+	snaps   jetstream.ObjectStore
 	deletes atomic.Int64
 	worker  *handlers.Worker
 }
@@ -75,6 +78,7 @@ func newPipeline(t *testing.T, students, staff, sets int, planner hubmissource.S
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	p.src = hubmissource.New(hubmissource.Config{Tenant: tenant, API: hubmissource.ClientAPI{C: client}, JS: js, Snapshots: snaps, Held: held,
 		Planner: planner, Logger: quiet})
+	p.snaps = snaps
 	cc, _ := class.New(p.cls.URL(), "k")
 	p.worker, err = handlers.New(handlers.Config{JS: js, Resources: res, Logger: quiet,
 		Tenants: []handlers.Tenant{{ID: tenant, Class: cc}},
@@ -211,6 +215,11 @@ func TestSchoolConvergesThroughEveryScenario(t *testing.T) {
 	rep := p.cycle(t)
 	t.Logf("first snapshot: %d requests, %d messages", rep.Requests, rep.Published)
 	p.converged(t, "first snapshot")
+	// What provisionctl status shows of it.
+	info, ok, err := hubmissource.ReadSnapshotInfo(context.Background(), p.snaps, tenant)
+	if err != nil || !ok || info.Requests != rep.Requests || info.Taken.IsZero() || info.Size == 0 {
+		t.Errorf("snapshot info = %+v, %v, %v; want %d requests", info, ok, err, rep.Requests)
+	}
 
 	sets := p.mis.Sets()
 	students := p.mis.Students()
