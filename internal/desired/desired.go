@@ -36,8 +36,12 @@ type Set struct {
 }
 
 // NewSet returns an empty set.
-func NewSet() *Set {
-	return &Set{States: map[string]events.KeyedState{}, Unknown: map[string]bool{}}
+func NewSet() *Set { return NewSetSized(0) }
+
+// NewSetSized returns an empty set with room for about n states, so a large
+// school's set is not rehashed as it grows.
+func NewSetSized(n int) *Set {
+	return &Set{States: make(map[string]events.KeyedState, n), Unknown: map[string]bool{}}
 }
 
 // Add adds a state.
@@ -103,9 +107,31 @@ func Sort(cs []Change) {
 	})
 }
 
-// same compares two states by value. Their JSON is the contract, so equal
-// JSON is equal state.
+// same compares two states by value, field by field: what their JSON (the
+// contract) would say, without encoding it, since a diff of a large school
+// compares every entity. Times compare as instants; an empty and a missing
+// list are the same.
 func same(a, b events.KeyedState) bool {
+	switch x := a.(type) {
+	case events.UserState:
+		y, ok := b.(events.UserState)
+		return ok && x.ExtUserID == y.ExtUserID && x.Email == y.Email && x.FirstName == y.FirstName &&
+			x.LastName == y.LastName && slices.Equal(x.Roles, y.Roles)
+	case events.ClassState:
+		y, ok := b.(events.ClassState)
+		return ok && x == y
+	case events.EnrollmentState:
+		y, ok := b.(events.EnrollmentState)
+		return ok && x == y
+	case events.ScheduleState:
+		y, ok := b.(events.ScheduleState)
+		return ok && x.ExtClassID == y.ExtClassID && x.Timezone == y.Timezone &&
+			x.WindowStart.Equal(y.WindowStart) && x.WindowEnd.Equal(y.WindowEnd) &&
+			slices.EqualFunc(x.Sessions, y.Sessions, func(p, q events.Session) bool {
+				return p.Start.Equal(q.Start) && p.End.Equal(q.End)
+			})
+	}
+	// A kind this function does not know: compare the contract itself.
 	if a.Kind() != b.Kind() {
 		return false
 	}

@@ -135,7 +135,11 @@ func (m Mapper) ext(kind, id string) string { return events.ExternalID(source, m
 // sets as classes hosted by their first member of staff, members as
 // enrollments, and lessons inside the window as the class's schedule.
 func (m Mapper) Desired(s *Snapshot) *desired.Set {
-	d := desired.NewSet()
+	size := len(s.Staff) + len(s.Retired)
+	for _, set := range s.Sets {
+		size += 2 + len(set.StudentIDs) + len(set.StaffIDs) // class, schedule, enrollments
+	}
+	d := desired.NewSetSized(size)
 	tz := m.Timezone
 	if tz == "" {
 		tz = s.Timezone
