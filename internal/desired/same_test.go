@@ -19,15 +19,39 @@ func TestSameAgreesWithTheJSONContract(t *testing.T) {
 		Sessions: []events.Session{{Start: at.Add(time.Hour), End: at.Add(2 * time.Hour)}}}
 	variants := []events.KeyedState{user, class, enr, sched}
 	mutate := []func(events.KeyedState) events.KeyedState{
-		func(s events.KeyedState) events.KeyedState { u := s.(events.UserState); u.Email = "x@b.example"; return u },
+		func(s events.KeyedState) events.KeyedState {
+			u := s.(events.UserState)
+			u.Email = "x@b.example"
+			return u
+		},
 		func(s events.KeyedState) events.KeyedState { u := s.(events.UserState); u.FirstName = "X"; return u },
-		func(s events.KeyedState) events.KeyedState { u := s.(events.UserState); u.Roles = append(u.Roles, "admin"); return u },
+		func(s events.KeyedState) events.KeyedState {
+			u := s.(events.UserState)
+			u.Roles = append(u.Roles, "admin")
+			return u
+		},
 		func(s events.KeyedState) events.KeyedState { c := s.(events.ClassState); c.Name = "X"; return c },
-		func(s events.KeyedState) events.KeyedState { c := s.(events.ClassState); c.Host.Email = "x@b.example"; return c },
+		func(s events.KeyedState) events.KeyedState {
+			c := s.(events.ClassState)
+			c.Host.Email = "x@b.example"
+			return c
+		},
 		func(s events.KeyedState) events.KeyedState { c := s.(events.ClassState); c.Timezone = "UTC"; return c },
-		func(s events.KeyedState) events.KeyedState { e := s.(events.EnrollmentState); e.Role = events.RoleTeacher; return e },
-		func(s events.KeyedState) events.KeyedState { e := s.(events.EnrollmentState); e.LastName = "X"; return e },
-		func(s events.KeyedState) events.KeyedState { e := s.(events.EnrollmentState); e.DisplayName = "X"; return e },
+		func(s events.KeyedState) events.KeyedState {
+			e := s.(events.EnrollmentState)
+			e.Role = events.RoleTeacher
+			return e
+		},
+		func(s events.KeyedState) events.KeyedState {
+			e := s.(events.EnrollmentState)
+			e.LastName = "X"
+			return e
+		},
+		func(s events.KeyedState) events.KeyedState {
+			e := s.(events.EnrollmentState)
+			e.DisplayName = "X"
+			return e
+		},
 		func(s events.KeyedState) events.KeyedState {
 			x := s.(events.ScheduleState)
 			x.Sessions = []events.Session{{Start: at.Add(3 * time.Hour), End: at.Add(4 * time.Hour)}}
@@ -38,7 +62,11 @@ func TestSameAgreesWithTheJSONContract(t *testing.T) {
 			x.WindowEnd = x.WindowEnd.Add(time.Hour)
 			return x
 		},
-		func(s events.KeyedState) events.KeyedState { x := s.(events.ScheduleState); x.Timezone = "UTC"; return x },
+		func(s events.KeyedState) events.KeyedState {
+			x := s.(events.ScheduleState)
+			x.Timezone = "UTC"
+			return x
+		},
 	}
 	jsonSame := func(a, b events.KeyedState) bool {
 		ja, _ := json.Marshal(a)
