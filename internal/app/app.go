@@ -190,5 +190,3 @@ func (c classMetrics) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.metrics.ClassRequest(r.Context(), c.tenant, r.Method, r.URL.Path, status, time.Since(start))
 	return resp, err
 }
-
-func timeSince(t time.Time) time.Duration { return time.Since(t) }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/rollcall/rollcall/internal/admin"
 	"github.com/rollcall/rollcall/internal/clients/class"
@@ -44,7 +45,7 @@ func RunWorker(ctx context.Context, cfg *config.Config, opts Options) error {
 			ctx := context.Background()
 			m.MessageProcessed(ctx, o.Tenant, string(o.Kind), string(o.Op), telemetry.Result(o.Result))
 			if o.Result == handlers.ResultApplied && !o.Replay && !o.Observed.IsZero() {
-				m.ChangeApplied(ctx, o.Tenant, string(o.Kind), timeSince(o.Observed))
+				m.ChangeApplied(ctx, o.Tenant, string(o.Kind), time.Since(o.Observed))
 			}
 			if opts.OnOutcome != nil {
 				opts.OnOutcome(o)

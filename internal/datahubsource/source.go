@@ -248,29 +248,27 @@ func (s *Source) pollPage(ctx context.Context, st *saved) (more bool, err error)
 		}
 		span.End()
 	}()
-	{
-		page, err := s.cfg.Client.EventsPage(ctx, st.Cursor.Next)
-		if errors.Is(err, datahub.ErrCursorRejected) {
-			s.Stats.Resyncs.Add(1)
-			s.log.Warn("DataHub refused the cursor (older than the feed keeps, or unknown): full resync",
-				slog.String("last_event_id", st.Cursor.LastEventID))
-			return false, s.resync(ctx, st, true, "the feed refused the cursor")
-		}
-		if err != nil {
-			return false, err
-		}
-		span.SetAttributes(attribute.Int("rollcall.events", page.Len()))
-		if page.Len() == 0 {
-			return false, nil
-		}
-		if s.cfg.Metrics != nil {
-			s.cfg.Metrics.SourceEvents(ctx, s.cfg.Tenant, telemetry.SourceDataHub, page.Len())
-		}
-		if err := s.applyPage(ctx, st, page); err != nil {
-			return false, err
-		}
-		return page.Next != "", nil
+	page, err := s.cfg.Client.EventsPage(ctx, st.Cursor.Next)
+	if errors.Is(err, datahub.ErrCursorRejected) {
+		s.Stats.Resyncs.Add(1)
+		s.log.Warn("DataHub refused the cursor (older than the feed keeps, or unknown): full resync",
+			slog.String("last_event_id", st.Cursor.LastEventID))
+		return false, s.resync(ctx, st, true, "the feed refused the cursor")
 	}
+	if err != nil {
+		return false, err
+	}
+	span.SetAttributes(attribute.Int("rollcall.events", page.Len()))
+	if page.Len() == 0 {
+		return false, nil
+	}
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.SourceEvents(ctx, s.cfg.Tenant, telemetry.SourceDataHub, page.Len())
+	}
+	if err := s.applyPage(ctx, st, page); err != nil {
+		return false, err
+	}
+	return page.Next != "", nil
 }
 
 func (s *Source) applyPage(ctx context.Context, st *saved, page datahub.Page[datahub.Event]) error {

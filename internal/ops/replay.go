@@ -199,9 +199,10 @@ func (e *Env) Replay(ctx context.Context, o ReplayOptions) (ReplayResult, error)
 	return res, nil
 }
 
+// record reads a key's state record; provisionctl never claims a key, so
+// its store needs no holder or claim time.
 func (e *Env) record(ctx context.Context, tenant string, kind events.Kind, key string) (handlers.KeyRecord, bool, error) {
-	ks := handlers.NewKeyStore(e.Res.State, "provisionctl", 0, e.now)
-	return ks.Record(ctx, tenant, kind, key)
+	return handlers.NewKeyStore(e.Res.State, "", 0, e.now).Record(ctx, tenant, kind, key)
 }
 
 func sortedMessages(byKey map[string]events.Message) []events.Message {
