@@ -43,3 +43,22 @@ func TestMemPeakSeesAnAllocation(t *testing.T) {
 	}
 	_ = buf[len(buf)-1]
 }
+
+// TestProcessCPUCountsWork: the CPU clock the figures divide must advance
+// with work done, or every "CPU/msg" would read 0.
+func TestProcessCPUCountsWork(t *testing.T) {
+	before := processCPU()
+	deadline := time.Now().Add(10 * time.Second)
+	x := uint64(1)
+	for processCPU()-before < 20*time.Millisecond {
+		if time.Now().After(deadline) {
+			t.Fatalf("processCPU advanced %s in 10 s of busy work", processCPU()-before)
+		}
+		for i := range 100_000 {
+			x = x*6364136223846793005 + uint64(i)
+		}
+	}
+	if x == 0 {
+		t.Log(x) // keeps the loop from being optimised away
+	}
+}
