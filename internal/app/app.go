@@ -37,6 +37,12 @@ const (
 	PollerAdminDefault = "127.0.0.1:9091"
 )
 
+// publishAckTimeout ends the wait for an async publish's acknowledgement (the
+// worker's audit records, the pollers' batches): one lost with a connection
+// would otherwise stay pending in nats.go for ever. Far above a healthy
+// server's answer, even with sync_interval: always.
+const publishAckTimeout = 30 * time.Second
+
 // Options are what a caller adds to the configuration.
 type Options struct {
 	// Logger defaults to slog.Default().
@@ -126,7 +132,7 @@ func start(ctx context.Context, cfg *config.Config, opts *Options, service strin
 	}
 	b.nc = nc
 	closers = append(closers, nc.Close)
-	if b.js, err = jetstream.New(nc); err != nil {
+	if b.js, err = jetstream.New(nc, jetstream.WithPublishAsyncTimeout(publishAckTimeout)); err != nil {
 		return fail(err)
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)

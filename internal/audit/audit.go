@@ -46,6 +46,12 @@ type Record struct {
 // Writer publishes records without waiting for each acknowledgement: an
 // audit record explains, it is not the effect, so a slow audit write must
 // not slow the worker. Failures are counted and logged.
+//
+// Give the JetStream context an async publish timeout
+// (jetstream.WithPublishAsyncTimeout): an acknowledgement lost with a
+// connection otherwise never arrives, and nats.go keeps such a publish
+// pending for ever, until its pending limit stalls every async publish of
+// the process.
 type Writer struct {
 	js     jetstream.JetStream
 	log    *slog.Logger
