@@ -88,14 +88,10 @@ func RunPoller(ctx context.Context, cfg *config.Config, opts Options) error {
 		client, err := datahub.New(datahub.Config{
 			BaseURL: t.DataHub.BaseURL, ClientID: t.DataHub.ClientID, ClientSecret: t.DataHub.ClientSecret.Reveal(),
 			TokenPath: t.DataHub.TokenPath, HTTPClient: httpClient(tp, datahub.TimeoutDefault, nil),
+			District: t.DataHub.DistrictID,
 		})
 		if err != nil {
 			return fmt.Errorf("tenants[%d].datahub: %w", i, err)
-		}
-		if t.DataHub.DistrictID != "" {
-			// Not silently: the key is accepted but nothing filters on it yet.
-			log.Warn("datahub.district_id is not applied yet: the tenant gets every record its credentials can see",
-				slog.String("tenant", t.ID))
 		}
 		trigger := webhook.NewCoalescer()
 		if secret := t.DataHub.WebhookSecret.Reveal(); secret != "" {

@@ -215,7 +215,9 @@ type DataHub struct {
 	// PollInterval is the pause between two reads of the event feed when it is caught
 	// up. At least 1s; defaults to [PollIntervalDefault].
 	PollInterval time.Duration `yaml:"poll_interval"`
-	// DistrictID restricts the tenant to one district. Optional.
+	// DistrictID restricts the tenant to one district: its roster and feed are
+	// read from DataHub's /v1/districts/{id}/ endpoints only. Optional; empty
+	// means every district the credentials can see.
 	DistrictID string `yaml:"district_id"`
 }
 

@@ -47,6 +47,7 @@ func (e *KeyError) Error() string {
 // Limits checked by [Config.Validate].
 const (
 	maxTenantIDLen      = 64
+	maxDistrictIDLen    = 64
 	maxConcurrency      = 4096
 	maxPageSize         = 10000
 	minDuplicateWindow  = time.Minute
@@ -55,6 +56,11 @@ const (
 )
 
 var tenantIDPattern = regexp.MustCompile(`^[a-z0-9-]+$`)
+
+// districtIDPattern admits DataHub's ids (24 hex digits, or a GUID) and keeps
+// the id one plain segment of the district's URLs: no slash, dot or space that
+// could lead a request out of the district.
+var districtIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 // Validate checks every setting and returns all problems at once, joined with
 // [errors.Join], each a [*KeyError] naming its key. It expects defaults to be filled
@@ -306,6 +312,14 @@ func (t *Tenant) check(p *checks, key string) {
 			}
 		}
 		p.minDuration(dk+".poll_interval", dh.PollInterval, minPollInterval)
+		switch id := dh.DistrictID; {
+		case id == "":
+		case len(id) > maxDistrictIDLen:
+			p.add(dk+".district_id", "must be at most %d characters, not %d", maxDistrictIDLen, len(id))
+		case !districtIDPattern.MatchString(id):
+			p.add(dk+".district_id", "%s must be letters, digits, hyphens and underscores (^[A-Za-z0-9_-]+$), such as 4fd43cc56d11340000000005",
+				p.show(dk+".district_id", id))
+		}
 	}
 	if hm := t.HUBmis; hm != nil {
 		hk := key + ".hubmis"

@@ -69,7 +69,7 @@ func (e *Env) Resync(ctx context.Context, o ResyncOptions) (ResyncResult, error)
 		res.Source, res.From = "datahub", "DataHub, read now"
 		var client *datahub.Client
 		client, err = datahub.New(datahub.Config{BaseURL: t.DataHub.BaseURL, ClientID: t.DataHub.ClientID,
-			ClientSecret: t.DataHub.ClientSecret.Reveal(), TokenPath: t.DataHub.TokenPath})
+			ClientSecret: t.DataHub.ClientSecret.Reveal(), TokenPath: t.DataHub.TokenPath, District: t.DataHub.DistrictID})
 		if err == nil {
 			want, res.Version, err = datahubsource.ReadDesired(ctx, t.ID, client)
 		}

@@ -1,6 +1,7 @@
 // Package datahub is a typed client of DataHub (apis/datahub-api.txt), a
 // Clever-style rostering API: its teachers, students and sections, and its
-// event feed.
+// event feed, either all the credentials may see or one district's
+// ([Config.District]).
 //
 // Auth is OAuth 2 client credentials with HTTP Basic; the access token is
 // reused until shortly before it expires, renewed once when the API refuses
@@ -29,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/cenkalti/backoff/v4"
 	"golang.org/x/oauth2"
@@ -104,12 +106,24 @@ type Config struct {
 	// returned in the error's [APIError.RetryAfter] for the caller to honour.
 	// Defaults to [RetryMaxElapsedDefault].
 	RetryMaxElapsed time.Duration
+	// District, when set, is the id of the one district the client reads:
+	// teachers, students, sections and the event feed come from
+	// /v1/districts/{District}/..., never from the lists of everything the
+	// credentials may see, and a NEXT uri that leads out of that district is
+	// refused. A district DataHub does not know (or does not show these
+	// credentials) gives errors matching [ErrDistrictNotFound]. Empty reads
+	// everything the credentials may see.
+	District string
 }
 
 // Client calls one tenant's DataHub. It is safe for concurrent use.
 type Client struct {
-	api         *url.URL // <base>/datahub/services/v1
-	services    *url.URL // <base>/datahub/services, against which NEXT uris resolve
+	api      *url.URL // <base>/datahub/services/v1
+	services *url.URL // <base>/datahub/services, against which NEXT uris resolve
+	// lists is where the roster lists and the feed are: api, or
+	// api/districts/{District} for a client of one district.
+	lists       *url.URL
+	district    string // Config.District
 	http        *http.Client
 	tokens      *tokenCache
 	limit       int
@@ -143,6 +157,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.RetryMaxElapsed < 0 {
 		errs = append(errs, errors.New("datahub: RetryMaxElapsed: must not be negative"))
 	}
+	if err := checkDistrict(cfg.District); err != nil {
+		errs = append(errs, err)
+	}
 	var tokenURL *url.URL
 	if base != nil {
 		if tokenURL, err = resolveTokenURL(base, cmp.Or(strings.TrimSpace(cfg.TokenPath), TokenPathDefault)); err != nil {
@@ -165,9 +182,15 @@ func New(cfg Config) (*Client, error) {
 	services.Path = base.Path + servicesPath
 	api := *base
 	api.Path = base.Path + apiPath
+	lists := api
+	if cfg.District != "" {
+		lists = subPath(&api, "districts", cfg.District)
+	}
 	return &Client{
 		api:         &api,
 		services:    &services,
+		lists:       &lists,
+		district:    cfg.District,
 		http:        hc,
 		tokens:      newTokenCache(tokenURL, cfg.ClientID, cfg.ClientSecret, hc, now),
 		limit:       limit,
@@ -195,6 +218,37 @@ func parseBaseURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
+// checkDistrict refuses a District that cannot name one district's
+// endpoints: escaping keeps any other id inside its path segment, but a dot
+// segment would be resolved by a server or proxy to the lists of every
+// district, the very thing District is there to prevent.
+func checkDistrict(id string) error {
+	switch {
+	case id == "":
+		return nil
+	case strings.TrimSpace(id) != id:
+		return errors.New("datahub: District: must not begin or end with a space")
+	case id == "." || id == "..":
+		return errors.New("datahub: District: must not be a dot segment")
+	case strings.ContainsFunc(id, unicode.IsControl):
+		return errors.New("datahub: District: must not hold control characters")
+	}
+	return nil
+}
+
+// subPath returns u with segments appended to its path, each escaped as one
+// path segment.
+func subPath(u *url.URL, segments ...string) url.URL {
+	r := *u
+	raw := u.EscapedPath()
+	for _, s := range segments {
+		r.Path += "/" + s
+		raw += "/" + url.PathEscape(s)
+	}
+	r.RawPath = raw
+	return r
+}
+
 func resolveTokenURL(base *url.URL, path string) (*url.URL, error) {
 	u, err := url.Parse(path)
 	if err != nil {
@@ -217,7 +271,8 @@ func resolveTokenURL(base *url.URL, path string) (*url.URL, error) {
 	return &t, nil
 }
 
-// Teachers returns every teacher the client may see, following NEXT links
+// Teachers returns every teacher the client may see (of its district, when
+// [Config.District] is set), following NEXT links
 // until a page has no records or no NEXT link. A record that does not decode
 // fails the call with an error matching [ErrMalformed].
 func (c *Client) Teachers(ctx context.Context) ([]Teacher, error) {
@@ -234,9 +289,10 @@ func (c *Client) Sections(ctx context.Context) ([]Section, error) {
 	return listAll(ctx, c, "sections", DecodeSection)
 }
 
-// EventsPage returns one page of the event feed, oldest first. With next ""
-// it reads the feed's first page; otherwise next is a NEXT uri of an earlier
-// page (e.g. "/v1/events?search_token=..."), resolved against
+// EventsPage returns one page of the event feed (the district's feed,
+// /v1/districts/{id}/events, when [Config.District] is set), oldest first.
+// With next "" it reads the feed's first page; otherwise next is a NEXT uri of
+// an earlier page (e.g. "/v1/events?search_token=..."), resolved against
 // <BaseURL>/datahub/services and otherwise used as it is.
 //
 // An event that does not decode is not an error: it is returned in
@@ -245,8 +301,11 @@ func (c *Client) Sections(ctx context.Context) ([]Section, error) {
 // the page is empty.
 //
 // When DataHub refuses next (a 4xx other than 401, 404, 408 and 429), or next
-// cannot be used at all (it does not parse, or names another host, which
-// would be given the token), the error matches [ErrCursorRejected].
+// cannot be used at all (it does not parse, names another host, which would
+// be given the token, or leads out of the client's district), the error
+// matches [ErrCursorRejected]. The last case is how a tenant whose district
+// was set after it stored a cursor of the unscoped feed gets a full resync
+// instead of reading every district's events on.
 func (c *Client) EventsPage(ctx context.Context, next string) (Page[Event], error) {
 	t := target{u: c.listURL("events", nil)}
 	if next != "" {
@@ -305,7 +364,7 @@ func (c *Client) Head(ctx context.Context) (Head, error) {
 	seen := map[string]bool{}
 	for page.Len() > 0 && page.Next != "" {
 		if seen[page.Next] {
-			return Head{}, malformed("paging of GET "+c.api.Path+"/events", "a NEXT link repeats an earlier page")
+			return Head{}, malformed("paging of GET "+c.lists.Path+"/events", "a NEXT link repeats an earlier page")
 		}
 		seen[page.Next] = true
 		if page, err = c.EventsPage(ctx, page.Next); err != nil {
@@ -361,7 +420,7 @@ func listAll[T any](ctx context.Context, c *Client, resource string, decode func
 			return all, nil
 		}
 		if seen[p.Next] {
-			return nil, malformed("paging of GET "+c.api.Path+"/"+resource, "a NEXT link repeats an earlier page")
+			return nil, malformed("paging of GET "+c.lists.Path+"/"+resource, "a NEXT link repeats an earlier page")
 		}
 		seen[p.Next] = true
 		u, err := c.resolveNext(p.Next)
@@ -381,10 +440,10 @@ func getPage[T any](ctx context.Context, c *Client, t target, decode func(json.R
 	return decodePage(body, "answer to GET "+t.u.Path, decode)
 }
 
-// listURL is <base>/datahub/services/v1/<resource>?limit=<PageLimit>&<extra>.
+// listURL is <base>/datahub/services/v1/<resource>?limit=<PageLimit>&<extra>,
+// or .../v1/districts/<District>/<resource>?... for a client of one district.
 func (c *Client) listURL(resource string, extra url.Values) *url.URL {
-	u := *c.api
-	u.Path = c.api.Path + "/" + resource
+	u := subPath(c.lists, resource)
 	q := url.Values{"limit": {strconv.Itoa(c.limit)}}
 	for k, v := range extra {
 		q[k] = v
@@ -397,9 +456,37 @@ func (c *Client) listURL(resource string, extra url.Values) *url.URL {
 // query is kept byte for byte. A relative uri ("/v1/events?search_token=...")
 // is resolved against <base>/datahub/services, unless its path already starts
 // with that; an absolute one must name DataHub's own scheme and host, since
-// the token goes with the request. The error matches ErrMalformed and quotes
-// nothing of the uri.
+// the token goes with the request. A client of one district also requires
+// the path to stay under /v1/districts/{District}/, without dot segments. The
+// error matches ErrMalformed and quotes nothing of the uri.
 func (c *Client) resolveNext(next string) (*url.URL, error) {
+	u, err := c.resolveNextURL(next)
+	if err != nil {
+		return nil, err
+	}
+	if c.district != "" && !c.inDistrict(u.Path) {
+		return nil, malformed("NEXT uri", "leads out of district %s", c.district)
+	}
+	return u, nil
+}
+
+// inDistrict reports whether path (unescaped) is under the district's
+// endpoints. Dot segments are refused rather than resolved: a server
+// resolving them could lead out of the district.
+func (c *Client) inDistrict(path string) bool {
+	rest, ok := strings.CutPrefix(path, c.lists.Path+"/")
+	if !ok || rest == "" {
+		return false
+	}
+	for seg := range strings.SplitSeq(rest, "/") {
+		if seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Client) resolveNextURL(next string) (*url.URL, error) {
 	next = strings.TrimSpace(next)
 	u, err := url.Parse(next)
 	if err != nil {
@@ -496,6 +583,7 @@ func (c *Client) once(ctx context.Context, t target) ([]byte, error) {
 	if !a.OK() {
 		ae := newAPIError(http.MethodGet, t.u.Path, a, c.now())
 		ae.cursor = t.cursor
+		ae.District = c.district
 		return nil, ae
 	}
 	return a.Body, nil

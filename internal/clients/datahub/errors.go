@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/rollcall/rollcall/internal/httpx"
@@ -17,6 +18,11 @@ import (
 var (
 	// ErrNotFound: the object or endpoint does not exist (404).
 	ErrNotFound = errors.New("datahub: not found")
+	// ErrDistrictNotFound: a client of one district ([Config.District]) was
+	// answered 404: DataHub does not know the district, or does not show it
+	// to these credentials. Permanent for the tenant until its district id or
+	// its credentials are fixed; such an error also matches [ErrNotFound].
+	ErrDistrictNotFound = errors.New("datahub: district not found")
 	// ErrUnauthorized: the tenant's client credentials do not work. The token
 	// endpoint refused them, or an API call was refused (401) with a token
 	// fetched just before it. Permanent for the tenant until its credentials
@@ -54,6 +60,10 @@ type APIError struct {
 	// RetryAfter is the delay the Retry-After header asked for, on 429 and 503
 	// only; zero when absent.
 	RetryAfter time.Duration
+	// District is the [Config.District] of the client that made the request,
+	// "" for a client of every district. A district's id is no personal data:
+	// the error names it, so an operator sees which setting to fix.
+	District string
 
 	// cursor is set when the request followed a NEXT uri (a search_token).
 	cursor bool
@@ -63,12 +73,27 @@ type APIError struct {
 	credentials bool
 }
 
-// Error returns e.g. "datahub: GET /datahub/services/v1/events: 400 invalid search token".
+// Error returns e.g. "datahub: GET /datahub/services/v1/events: 400 invalid search token",
+// or, for [ErrDistrictNotFound], "datahub: district 4fd4... not found or not
+// visible to these credentials (GET /datahub/services/v1/districts/4fd4.../teachers: 404 not found)".
 func (e *APIError) Error() string {
-	return httpx.AnswerText("datahub", e.Method, e.Path, e.Status, e.Message, e.RetryAfter)
+	answer := httpx.AnswerText("datahub", e.Method, e.Path, e.Status, e.Message, e.RetryAfter)
+	if e.isDistrictNotFound() {
+		return "datahub: district " + e.District + " not found or not visible to these credentials (" +
+			strings.TrimPrefix(answer, "datahub: ") + ")"
+	}
+	return answer
 }
 
-// Is maps the answer onto the package's sentinels: 404 → [ErrNotFound]; 401,
+// isDistrictNotFound: every list and feed request of a client of one district
+// names the district, and they exist for every district DataHub shows, so
+// their 404 means the district is not there for these credentials.
+func (e *APIError) isDistrictNotFound() bool {
+	return e.District != "" && e.Status == http.StatusNotFound && !e.credentials
+}
+
+// Is maps the answer onto the package's sentinels: 404 → [ErrNotFound], and
+// also [ErrDistrictNotFound] for a client of one district; 401,
 // and a refusal of the credentials by the token endpoint → [ErrUnauthorized];
 // a 4xx other than 401, 404, 408 and 429 to a request that followed a NEXT uri
 // → [ErrCursorRejected].
@@ -76,6 +101,8 @@ func (e *APIError) Is(target error) bool {
 	switch target {
 	case ErrNotFound:
 		return e.Status == http.StatusNotFound && !e.credentials
+	case ErrDistrictNotFound:
+		return e.isDistrictNotFound()
 	case ErrUnauthorized:
 		return e.Status == http.StatusUnauthorized || e.credentials
 	case ErrCursorRejected:

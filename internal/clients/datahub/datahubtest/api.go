@@ -40,49 +40,51 @@ func init() {
 	}
 
 	add("districts", func(s *Server, q request) simhttp.Reply {
-		return s.listReply(q, "districts", []item{{s.data.district.ID, s.data.district}})
+		items := make([]item, 0, len(s.data.districts))
+		for _, d := range s.data.districts {
+			items = append(items, item{d.ID, d})
+		}
+		return s.listReply(q, "districts", items)
 	})
 	add("districts/{id}", func(s *Server, q request) simhttp.Reply {
-		if q.id != s.data.district.ID {
-			return notFound()
-		}
-		return s.single("districts", q.id, s.data.district)
+		return s.districtReply(q.id)
 	})
 	add("districts/{id}/schools", func(s *Server, q request) simhttp.Reply {
-		if q.id != s.data.district.ID {
+		if _, ok := s.data.district(q.id); !ok {
 			return notFound()
 		}
-		return s.listReply(q, "schools", s.schoolItems())
+		return s.listReply(q, "schools", s.schoolItems(func(sc *school) bool { return sc.District == q.id }))
 	})
 	add("districts/{id}/teachers", func(s *Server, q request) simhttp.Reply {
-		if q.id != s.data.district.ID {
+		if _, ok := s.data.district(q.id); !ok {
 			return notFound()
 		}
 		return s.listReply(q, "teachers", s.teacherItems(func(t *Teacher) bool { return t.District == q.id }))
 	})
 	add("districts/{id}/students", func(s *Server, q request) simhttp.Reply {
-		if q.id != s.data.district.ID {
+		if _, ok := s.data.district(q.id); !ok {
 			return notFound()
 		}
 		return s.listReply(q, "students", s.studentItems(func(st *Student) bool { return st.District == q.id }))
 	})
 	add("districts/{id}/sections", func(s *Server, q request) simhttp.Reply {
-		if q.id != s.data.district.ID {
+		if _, ok := s.data.district(q.id); !ok {
 			return notFound()
 		}
 		return s.listReply(q, "sections", s.sectionItems(func(sec *Section) bool { return sec.District == q.id }))
 	})
 	add("districts/{id}/admins", func(s *Server, q request) simhttp.Reply {
-		if q.id != s.data.district.ID {
+		if _, ok := s.data.district(q.id); !ok {
 			return notFound()
 		}
 		return s.listReply(q, "district_admins", nil)
 	})
 	add("districts/{id}/events", func(s *Server, q request) simhttp.Reply {
-		if q.id != s.data.district.ID {
+		if _, ok := s.data.district(q.id); !ok {
 			return notFound()
 		}
-		return s.feedReply(q, nil)
+		// Paged, anchored and linked as /v1/events is; its NEXT links lead back here.
+		return s.feedReply(q, func(e *eventRec) bool { return e.district == q.id })
 	})
 
 	add("teachers", func(s *Server, q request) simhttp.Reply {
@@ -242,7 +244,7 @@ func init() {
 	})
 
 	add("schools", func(s *Server, q request) simhttp.Reply {
-		return s.listReply(q, "schools", s.schoolItems())
+		return s.listReply(q, "schools", s.schoolItems(nil))
 	})
 	add("schools/{id}", func(s *Server, q request) simhttp.Reply {
 		return s.schoolReply(q.id)
@@ -378,19 +380,22 @@ func (s *Server) schoolReply(id string) simhttp.Reply {
 	return s.single("schools", id, *sc)
 }
 
-func (s *Server) schoolItems() []item {
+func (s *Server) schoolItems(keep func(*school) bool) []item {
 	out := make([]item, 0, len(s.data.schools))
-	for _, sc := range s.data.schools {
-		out = append(out, item{sc.ID, sc})
+	for i := range s.data.schools {
+		if sc := &s.data.schools[i]; keep == nil || keep(sc) {
+			out = append(out, item{sc.ID, *sc})
+		}
 	}
 	return out
 }
 
 func (s *Server) districtReply(id string) simhttp.Reply {
-	if id != s.data.district.ID {
+	d, ok := s.data.district(id)
+	if !ok {
 		return notFound()
 	}
-	return s.single("districts", id, s.data.district)
+	return s.single("districts", id, *d)
 }
 
 // link is one member of an answer's links.

@@ -40,12 +40,21 @@
 // uri, as the document's wording allows.
 //
 // Resource lists carry a NEXT link only while more records follow. The event feed (and
-// the per-entity feeds such as /sections/{id}/events) always carries one, so a poller can
+// the per-entity and per-district feeds such as /sections/{id}/events and
+// /districts/{id}/events, whose NEXT links lead back to themselves) always carries one, so a poller can
 // keep following it: after the last event answered, or, on an empty page, the token it
 // was given (or a token anchored at the current head when it was given none). Events
 // older than [Options.FeedHorizon] are dropped from the feed; a search_token whose last
 // id was dropped, or that the simulator never issued, is answered 400
 // {"error":"invalid search_token"}, which tells a poller to resynchronise.
+//
+// # Districts
+//
+// New makes one district, the default of every object added without one, so the lists
+// under /districts/{id}/ hold what the top-level lists hold. [Server.AddDistrict] adds
+// another: the top-level lists and /v1/events then hold both districts' records, and
+// each district's lists and feed only its own. An event belongs to the district its
+// object names, or to the first district when it names none.
 //
 // # Scenarios
 //
@@ -209,7 +218,8 @@ func New(opts Options) *Server {
 	s.ids.machine = rand.New(rand.NewPCG(uint64(seed), 0x6964)).Uint64()
 
 	t := normTime(now())
-	s.data.district = district{ID: s.ids.next(t), Name: "Springfield Unified School District"}
+	first := district{ID: s.ids.next(t), Name: "Springfield Unified School District"}
+	s.data.districts = []district{first}
 	n := max(opts.Schools, 1)
 	for i := 1; i <= n; i++ {
 		// A district of one school keeps the name it always had.
@@ -218,7 +228,7 @@ func New(opts Options) *Server {
 			name = "Springfield Elementary"
 		}
 		s.data.schools = append(s.data.schools, school{
-			ID: s.ids.next(t), Name: name, District: s.data.district.ID,
+			ID: s.ids.next(t), Name: name, District: first.ID,
 			SISID: strconv.Itoa(i), SchoolNumber: strconv.Itoa(100 + i),
 			LowGrade: "Kindergarten", HighGrade: "12",
 			Created: fmtTime(t), LastModified: fmtTime(t),
@@ -258,11 +268,34 @@ func (s *Server) ExpireTokens() {
 	s.mu.Unlock()
 }
 
-// DistrictID returns the id of the simulator's one district.
+// DistrictID returns the id of the simulator's first district, made by New: the default
+// district of objects added without one.
 func (s *Server) DistrictID() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.data.district.ID
+	return s.data.districts[0].ID
+}
+
+// AddDistrict adds another district with one school, both without events, as when the
+// credentials of a tenant come to see a second district. It returns their ids. The new
+// district's objects are made by [Server.PopulateDistrict], or by the scenario
+// functions given its id as District; its events are in /v1/events and in its own
+// /v1/districts/{id}/events, never in another district's.
+func (s *Server) AddDistrict(name string) (districtID, schoolID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := normTime(s.now())
+	d := district{ID: s.ids.next(t), Name: name}
+	s.data.districts = append(s.data.districts, d)
+	n := len(s.data.districts)
+	sc := school{
+		ID: s.ids.next(t), Name: name + " School", District: d.ID,
+		SISID: "D" + strconv.Itoa(n), SchoolNumber: strconv.Itoa(900 + n),
+		LowGrade: "Kindergarten", HighGrade: "12",
+		Created: fmtTime(t), LastModified: fmtTime(t),
+	}
+	s.data.schools = append(s.data.schools, sc)
+	return d.ID, sc.ID
 }
 
 // SchoolID returns the id of the simulator's first school, the default school of objects
@@ -274,7 +307,8 @@ func (s *Server) SchoolID() string {
 }
 
 // SchoolIDs returns the ids of the simulator's schools in creation order, which is id
-// order; the first is [Server.SchoolID].
+// order; the first is [Server.SchoolID], and the first [Options.Schools] are the first
+// district's.
 func (s *Server) SchoolIDs() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

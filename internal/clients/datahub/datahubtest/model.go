@@ -1,6 +1,7 @@
 package datahubtest
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -166,15 +167,18 @@ type eventData struct {
 	Previous json.RawMessage `json:"previous_attributes,omitempty"`
 }
 
-// eventRec is an event of the feed with what the per-entity feeds filter on.
+// eventRec is an event of the feed with what the per-entity and district feeds filter
+// on.
 type eventRec struct {
 	ev       Event
 	objectID string // data.object.id, when there is one
 	school   string // data.object.school
+	district string // data.object.district, or the first district's when it names none
 }
 
-// district and school are served as DataHub writes them; the simulator has exactly one
-// district and [Options.Schools] schools, created by New without events.
+// district and school are served as DataHub writes them. New makes one district with
+// [Options.Schools] schools, and [Server.AddDistrict] another with one school, all
+// without events.
 type district struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
@@ -194,8 +198,10 @@ type school struct {
 
 // store is the simulator's data; every access holds Server.mu.
 type store struct {
-	district district
-	schools  []school // in creation order, which is id order; never empty
+	// districts are in creation order; never empty. The first is the default of objects
+	// and events that name none.
+	districts []district
+	schools   []school // in creation order, which is id order; never empty
 
 	teachers map[string]*Teacher
 	students map[string]*Student
@@ -220,6 +226,41 @@ func newStore() store {
 		sections:   map[string]*Section{},
 		watermarks: map[string]bool{},
 	}
+}
+
+// district returns the district with the id.
+func (st *store) district(id string) (*district, bool) {
+	for i := range st.districts {
+		if st.districts[i].ID == id {
+			return &st.districts[i], true
+		}
+	}
+	return nil, false
+}
+
+// schoolsOf returns the schools of a district, in creation order.
+func (st *store) schoolsOf(districtID string) []school {
+	var out []school
+	for _, sc := range st.schools {
+		if sc.District == districtID {
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
+// place fills an object's empty district and school: the first district, and
+// the district's first school (the simulator's first school when the district is
+// unknown, so a test can build dangling references on purpose).
+func (st *store) place(schoolID, districtID string) (string, string) {
+	districtID = cmp.Or(districtID, st.districts[0].ID)
+	if schoolID == "" {
+		schoolID = st.schools[0].ID
+		if own := st.schoolsOf(districtID); len(own) > 0 {
+			schoolID = own[0].ID
+		}
+	}
+	return schoolID, districtID
 }
 
 // school returns the school with the id.

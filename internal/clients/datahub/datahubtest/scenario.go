@@ -18,8 +18,9 @@ import (
 // references on purpose.
 
 // AddTeacher stores a teacher and appends a teachers.created event. An empty ID is
-// generated; empty School and District default to the simulator's; zero Created is now
-// and zero LastModified is Created. It returns the teacher as stored and the event id.
+// generated; an empty District defaults to the first district ([Server.DistrictID]) and
+// an empty School to the district's first school; zero Created is now and zero
+// LastModified is Created. It returns the teacher as stored and the event id.
 func (s *Server) AddTeacher(t Teacher) (Teacher, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -29,8 +30,7 @@ func (s *Server) AddTeacher(t Teacher) (Teacher, string) {
 	} else if s.data.teachers[t.ID] != nil {
 		panic("datahubtest: AddTeacher: id " + t.ID + " exists")
 	}
-	t.School = cmp.Or(t.School, s.data.schools[0].ID)
-	t.District = cmp.Or(t.District, s.data.district.ID)
+	t.School, t.District = s.data.place(t.School, t.District)
 	t.Created, t.LastModified = s.stampLocked(t.Created, t.LastModified)
 	s.data.teachers[t.ID] = &t
 	return t, s.appendEventLocked("teachers.created", t, nil)
@@ -47,8 +47,7 @@ func (s *Server) AddStudent(st Student) (Student, string) {
 	} else if s.data.students[st.ID] != nil {
 		panic("datahubtest: AddStudent: id " + st.ID + " exists")
 	}
-	st.School = cmp.Or(st.School, s.data.schools[0].ID)
-	st.District = cmp.Or(st.District, s.data.district.ID)
+	st.School, st.District = s.data.place(st.School, st.District)
 	st.Created, st.LastModified = s.stampLocked(st.Created, st.LastModified)
 	s.data.students[st.ID] = &st
 	return st, s.appendEventLocked("students.created", st, nil)
@@ -69,8 +68,7 @@ func (s *Server) AddSection(sec Section) (Section, string) {
 	if sec.Teacher != "" && !slices.Contains(sec.Teachers, sec.Teacher) {
 		sec.Teachers = slices.Insert(sec.Teachers, 0, sec.Teacher)
 	}
-	sec.School = cmp.Or(sec.School, s.data.schools[0].ID)
-	sec.District = cmp.Or(sec.District, s.data.district.ID)
+	sec.School, sec.District = s.data.place(sec.School, sec.District)
 	sec.Created, sec.LastModified = s.stampLocked(sec.Created, sec.LastModified)
 	stored := sec.clone()
 	s.data.sections[sec.ID] = &stored
@@ -320,15 +318,20 @@ func (s *Server) appendEventLocked(typ string, object, previous any) string {
 		Data:    mustJSON("data", data),
 	}}
 	// What the per-entity feeds filter on; an object without these (or not an object at
-	// all) is simply in no per-entity feed.
+	// all) is simply in no per-entity feed. One that names no district belongs to the
+	// first, as objects added without one do, so with one district its feed is the
+	// whole feed.
 	var ref struct {
-		ID     any `json:"id"`
-		School any `json:"school"`
+		ID       any `json:"id"`
+		School   any `json:"school"`
+		District any `json:"district"`
 	}
 	if json.Unmarshal(obj, &ref) == nil {
 		rec.objectID, _ = ref.ID.(string)
 		rec.school, _ = ref.School.(string)
+		rec.district, _ = ref.District.(string)
 	}
+	rec.district = cmp.Or(rec.district, s.data.districts[0].ID)
 	s.data.events = append(s.data.events, rec)
 	return rec.ev.ID
 }
@@ -356,9 +359,9 @@ func (s *Server) pruneLocked() {
 	s.data.events = slices.Clone(s.data.events[n:])
 }
 
-// Populate builds a district's data in one call: teachers, then students, then sections,
-// each with its created event. The i-th teacher, student and section made here belongs to
-// school i mod [Options.Schools], in [Server.SchoolIDs] order. Each section gets one
+// Populate builds the first district's data in one call: teachers, then students, then
+// sections, each with its created event. The i-th teacher, student and section made here
+// belongs to school i mod [Options.Schools], in [Server.SchoolIDs] order. Each section gets one
 // primary teacher (round robin over the teachers made here, or over the existing ones
 // when none are) and perSection distinct students drawn from the students made here (or
 // the existing ones); with more than one school both are taken from the section's school,
@@ -366,14 +369,25 @@ func (s *Server) pruneLocked() {
 // generator seeded by [Options.Seed], so one seed gives one district; ids and times
 // follow [Options.Now]. Calling it again adds another batch.
 func (s *Server) Populate(teachers, students, sections, perSection int) {
+	s.PopulateDistrict(s.DistrictID(), teachers, students, sections, perSection)
+}
+
+// PopulateDistrict is [Server.Populate] for the district with the id (see
+// [Server.AddDistrict]): the objects are spread over its schools, and a section's
+// teacher and students are drawn from those made here, or from the district's existing
+// ones. It panics when the district does not exist.
+func (s *Server) PopulateDistrict(districtID string, teachers, students, sections, perSection int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pruneLocked()
+	if _, ok := s.data.district(districtID); !ok {
+		panic("datahubtest: PopulateDistrict: unknown district " + districtID)
+	}
 	rng := s.popRNG
 	pick := func(list []string) string { return list[rng.IntN(len(list))] }
 	pickSubject := func() subject { return subjects[rng.IntN(len(subjects))] }
 	now := normTime(s.now())
-	schools := s.data.schools
+	schools := s.data.schoolsOf(districtID)
 	schoolOf := func(i int) string { return schools[i%len(schools)].ID }
 
 	var teacherIDs, studentIDs []string
@@ -384,7 +398,7 @@ func (s *Server) Populate(teachers, students, sections, perSection int) {
 		t := &Teacher{
 			ID: s.newIDLocked(), SISID: "T" + strconv.Itoa(n), TeacherNumber: strconv.Itoa(1000 + n),
 			Email: email(name, n), Title: pickSubject().title, School: schoolOf(i),
-			District: s.data.district.ID, Name: name, Created: now, LastModified: now,
+			District: districtID, Name: name, Created: now, LastModified: now,
 		}
 		s.data.teachers[t.ID] = t
 		teacherIDs = append(teacherIDs, t.ID)
@@ -397,17 +411,17 @@ func (s *Server) Populate(teachers, students, sections, perSection int) {
 		st := &Student{
 			ID: s.newIDLocked(), SISID: "S" + strconv.Itoa(n), StudentNumber: strconv.Itoa(100000 + n),
 			Email: email(name, n), Grade: pick(grades), School: schoolOf(i),
-			District: s.data.district.ID, Name: name, Created: now, LastModified: now,
+			District: districtID, Name: name, Created: now, LastModified: now,
 		}
 		s.data.students[st.ID] = st
 		studentIDs = append(studentIDs, st.ID)
 		s.appendEventLocked("students.created", *st, nil)
 	}
 	if len(teacherIDs) == 0 {
-		teacherIDs = sortedKeys(s.data.teachers)
+		teacherIDs = sortedKeys(s.data.teachers, func(t *Teacher) bool { return t.District == districtID })
 	}
 	if len(studentIDs) == 0 {
-		studentIDs = sortedKeys(s.data.students)
+		studentIDs = sortedKeys(s.data.students, func(st *Student) bool { return st.District == districtID })
 	}
 	// The section's pools: those of its school, in the order above, or all of them when
 	// the school has none or there is one school (which keeps one school's data as it
@@ -432,7 +446,7 @@ func (s *Server) Populate(teachers, students, sections, perSection int) {
 		sec := &Section{
 			ID:   s.newIDLocked(),
 			Name: fmt.Sprintf("%s %s - Period %s", subj.course, grade, period), SISID: "C" + strconv.Itoa(n),
-			School: schoolOf(i), District: s.data.district.ID,
+			School: schoolOf(i), District: districtID,
 			CourseName: subj.course + " " + grade, CourseNumber: strconv.Itoa(200 + rng.IntN(700)),
 			SectionNumber: strconv.Itoa(n), Period: period, Grade: grade, Subject: subj.subject,
 			Teachers: []string{}, Students: []string{},
@@ -463,10 +477,13 @@ func (s *Server) Populate(teachers, students, sections, perSection int) {
 // subject is a DataHub subject with a course and a teacher's title to go with it.
 type subject struct{ subject, course, title string }
 
-func sortedKeys[V any](m map[string]V) []string {
+// sortedKeys returns the keys of the values keep keeps, in order.
+func sortedKeys[V any](m map[string]V, keep func(V) bool) []string {
 	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+	for k, v := range m {
+		if keep(v) {
+			keys = append(keys, k)
+		}
 	}
 	slices.Sort(keys)
 	return keys
