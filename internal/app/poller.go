@@ -17,6 +17,7 @@ import (
 	"github.com/rollcall/rollcall/internal/datahubsource"
 	"github.com/rollcall/rollcall/internal/hubmissource"
 	"github.com/rollcall/rollcall/internal/lease"
+	"github.com/rollcall/rollcall/internal/telemetry"
 	"github.com/rollcall/rollcall/internal/tenantctl"
 	"github.com/rollcall/rollcall/internal/valve"
 	"github.com/rollcall/rollcall/internal/webhook"
@@ -73,6 +74,7 @@ func RunPoller(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	var hooks []webhook.Tenant
 	var datahubTenants []string
+	datahubSources := map[string]*datahubsource.Source{}
 	for i := range cfg.Tenants {
 		t := &cfg.Tenants[i]
 		if t.HUBmis != nil {
@@ -110,8 +112,9 @@ func RunPoller(ctx context.Context, cfg *config.Config, opts Options) error {
 			return err
 		}
 		datahubTenants = append(datahubTenants, t.ID)
+		datahubSources[t.ID] = src
 	}
-	if err := observePoller(b, cfg, stores, datahubTenants); err != nil {
+	if err := observePoller(b, cfg, stores, datahubTenants, datahubSources); err != nil {
 		return err
 	}
 	if opts.WebhookListen != "" {
@@ -138,9 +141,20 @@ func RunPoller(ctx context.Context, cfg *config.Config, opts Options) error {
 	return errors.Join(all...)
 }
 
-// observePoller reports the held change sets and the DataHub cursors' ages
-// at each scrape.
-func observePoller(b *base, cfg *config.Config, stores *datahubsource.Stores, datahubTenants []string) error {
+// observePoller reports the held change sets, the DataHub cursors' ages and
+// the DataHub tenants whose source refuses them, at each scrape.
+func observePoller(b *base, cfg *config.Config, stores *datahubsource.Stores, datahubTenants []string, sources map[string]*datahubsource.Source) error {
+	if _, err := b.metrics.ObserveTenantsPaused(func(context.Context) map[string]telemetry.PauseReason {
+		out := map[string]telemetry.PauseReason{}
+		for id, src := range sources {
+			if src.Refusal() != "" {
+				out[id] = telemetry.PauseSource
+			}
+		}
+		return out
+	}); err != nil {
+		return err
+	}
 	var ids []string
 	for _, t := range cfg.Tenants {
 		ids = append(ids, t.ID)

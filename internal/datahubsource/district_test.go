@@ -214,4 +214,15 @@ func TestDistrictSetOnARunningTenantResyncsFromTheDistrictAlone(t *testing.T) {
 	p.caughtUp(t, p.hub.UpdateSection(sec.ID, "Still polled", ""))
 	p.classNamed(t, sec.ID, "Still polled")
 	onlyDistrictEndpoints(t, before, p.hub.Stats())
+
+	// Approved, the deletions take effect: they are versioned at the stored
+	// cursor of the feed of every district, not at the district's older
+	// head, so the worker does not skip them as older than what Class has.
+	n, err := p.stores.Held.Approve(ctx, p.js, tenant, sets[0].ID)
+	if err != nil || n != len(sets[0].Messages) {
+		t.Fatalf("approve: %d, %v", n, err)
+	}
+	p.convergedOn(t, a, "the other district's records deleted")
+	p.classNamed(t, sec.ID, "Still polled")
+	p.noDuplicates(t)
 }

@@ -141,6 +141,10 @@ type Source struct {
 	tracer trace.Tracer
 	Stats  Stats
 
+	// refusal says why DataHub refuses to serve the tenant at all (its
+	// credentials, its district), empty while polls succeed.
+	refusal atomic.Pointer[string]
+
 	// state is the committed state, kept between polls so a poll does not
 	// read the whole roster back; nil until loaded, and dropped after any
 	// failed poll, so the next one starts from what the store holds, as a
@@ -166,6 +170,16 @@ func New(cfg Config) *Source {
 	return s
 }
 
+// Refusal says why DataHub refuses to serve the tenant at all (its
+// credentials or its district), or "" while polls succeed: the tenant is
+// in effect paused until an operator fixes its configuration.
+func (s *Source) Refusal() string {
+	if why := s.refusal.Load(); why != nil {
+		return *why
+	}
+	return ""
+}
+
 // Run polls until ctx ends. Errors are logged and retried; it returns only
 // ctx's end.
 func (s *Source) Run(ctx context.Context) error {
@@ -176,12 +190,18 @@ func (s *Source) Run(ctx context.Context) error {
 		switch {
 		case err == nil:
 			failures = 0
+			s.refusal.Store(nil)
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(err, datahub.ErrUnauthorized):
-			// Permanent for the tenant until an operator fixes the secret;
-			// keep trying slowly, never lose the cursor.
-			s.log.Error("DataHub refused the tenant's credentials; polling paused until they work", slog.Any("error", err))
+		case errors.Is(err, datahub.ErrUnauthorized), errors.Is(err, datahub.ErrDistrictNotFound):
+			// Permanent for the tenant until an operator fixes the secret or
+			// the district id; keep trying slowly, never lose the cursor.
+			why := "DataHub refused the tenant's credentials"
+			if errors.Is(err, datahub.ErrDistrictNotFound) {
+				why = "DataHub does not know the tenant's district (datahub.district_id), or does not show it to these credentials"
+			}
+			s.refusal.Store(&why)
+			s.log.Error(why+"; polling paused until it works", slog.Any("error", err))
 			wait = max(wait, time.Minute)
 		default:
 			failures++
@@ -251,7 +271,7 @@ func (s *Source) pollPage(ctx context.Context, st *saved) (more bool, err error)
 	page, err := s.cfg.Client.EventsPage(ctx, st.Cursor.Next)
 	if errors.Is(err, datahub.ErrCursorRejected) {
 		s.Stats.Resyncs.Add(1)
-		s.log.Warn("DataHub refused the cursor (older than the feed keeps, or unknown): full resync",
+		s.log.Warn("DataHub refused the cursor (older than the feed keeps, unknown, or of another feed than the tenant's district): full resync",
 			slog.String("last_event_id", st.Cursor.LastEventID))
 		return false, s.resync(ctx, st, true, "the feed refused the cursor")
 	}
@@ -467,9 +487,7 @@ func (s *Source) resync(ctx context.Context, st *saved, again bool, why string) 
 	}
 	now := RosterOf(teachers, students, sections)
 	res := s.mapper.Resync(st.Roster, now)
-	// Versions of a full read sort after every event up to the head and
-	// before every event after it.
-	version := events.Version{Time: head.Created, Seq: head.ID + "~sync"}
+	version := SyncVersion(head, st.Cursor, "~sync")
 	runID := "sync@" + cmp.Or(head.ID, "empty-feed")
 	var out []outgoing
 	for _, c := range res.Changes {
@@ -544,10 +562,11 @@ func ReadCursor(ctx context.Context, kv jetstream.KeyValue, tenant string) (Curs
 }
 
 // ReadDesired reads a tenant's whole roster from DataHub and returns its
-// desired Class states, with the version a full read has: after every event
-// up to the head of the feed, noted before the read, and before every event
+// desired Class states, with the version a full read has ([SyncVersion]):
+// after every event up to the head of the feed, noted before the read, or up
+// to the tenant's stored cursor if that is further, and before every event
 // after it. provisionctl resync publishes them.
-func ReadDesired(ctx context.Context, tenant string, client *datahub.Client) (*desired.Set, events.Version, error) {
+func ReadDesired(ctx context.Context, tenant string, client *datahub.Client, cursor Cursor) (*desired.Set, events.Version, error) {
 	head, err := client.Head(ctx)
 	if err != nil {
 		return nil, events.Version{}, fmt.Errorf("read the head of the feed: %w", err)
@@ -565,11 +584,33 @@ func ReadDesired(ctx context.Context, tenant string, client *datahub.Client) (*d
 		return nil, events.Version{}, err
 	}
 	set := Mapper{Tenant: tenant}.Desired(RosterOf(teachers, students, sections))
-	at := head.Created
-	if at.IsZero() {
-		at = time.Now().UTC() // an empty feed: nothing to order against
+	if head.Created.IsZero() && cursor.LastEventTime.IsZero() {
+		// An empty feed and no cursor: nothing to order against.
+		head.Created = time.Now().UTC()
 	}
 	// "~sync~resync" sorts after the poller's own full read at the same head
 	// ("~sync"): a resync knows at least as much.
-	return set, events.Version{Time: at, Seq: head.ID + "~sync~resync"}, nil
+	return set, SyncVersion(head, cursor, "~sync~resync"), nil
+}
+
+// SyncVersion is the version of a full read of the roster at head, by a
+// tenant whose stored cursor is cursor; suffix tells the poller's own reads
+// ("~sync") from an operator's resync ("~sync~resync", which sorts after).
+// It sorts after every event up to the head and before every event after
+// it.
+//
+// When the cursor is ahead of the head, the tenant now reads another feed
+// (its datahub.district_id was set), and Class holds versions up to the
+// cursor's: its events', and full reads' at it ("<id>~sync..."). A read
+// versioned at the head would lose to them and its deletions be skipped, so
+// it is versioned just after all of those ("~~" sorts after "~s"). Events of
+// the new feed still sort after it: the cursor's event was read before this
+// head was, so every event after the head is newer.
+func SyncVersion(head datahub.Head, cursor Cursor, suffix string) events.Version {
+	at := events.Version{Time: head.Created, Seq: head.ID + suffix}
+	seen := events.Version{Time: cursor.LastEventTime, Seq: cursor.LastEventID}
+	if seen.Compare(events.Version{Time: head.Created, Seq: head.ID}) > 0 {
+		at = events.Version{Time: seen.Time, Seq: seen.Seq + "~~feed-changed" + suffix}
+	}
+	return at
 }

@@ -70,8 +70,12 @@ func (e *Env) Resync(ctx context.Context, o ResyncOptions) (ResyncResult, error)
 		var client *datahub.Client
 		client, err = datahub.New(datahub.Config{BaseURL: t.DataHub.BaseURL, ClientID: t.DataHub.ClientID,
 			ClientSecret: t.DataHub.ClientSecret.Reveal(), TokenPath: t.DataHub.TokenPath, District: t.DataHub.DistrictID})
+		var cursor datahubsource.Cursor
 		if err == nil {
-			want, res.Version, err = datahubsource.ReadDesired(ctx, t.ID, client)
+			cursor, _, err = datahubsource.ReadCursor(ctx, e.DataHub.Cursors, t.ID)
+		}
+		if err == nil {
+			want, res.Version, err = datahubsource.ReadDesired(ctx, t.ID, client, cursor)
 		}
 	}
 	if err != nil {

@@ -294,6 +294,9 @@ type PauseReason string
 const (
 	PauseAuth     PauseReason = "auth"     // Class refused the API key; resumes when it works again.
 	PauseOperator PauseReason = "operator" // an operator paused it.
+	// PauseSource: the source refuses the tenant's credentials or does not
+	// know its district; the poller retries every minute.
+	PauseSource PauseReason = "source"
 )
 
 // The observe functions are called at every scrape, so they must be quick
