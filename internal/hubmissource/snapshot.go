@@ -150,8 +150,13 @@ func (m Mapper) Desired(s *Snapshot) *desired.Set {
 		sets = maps.Clone(s.Sets)
 		maps.Copy(sets, s.Retired)
 	}
+	// A set's enrollments are added in key order (sets in id order, each
+	// set's members sorted), so the desired set is in key order per kind
+	// and the diff merges two sets instead of looking up every entity.
+	var enrollments []events.EnrollmentState
 	for _, id := range slices.Sorted(maps.Keys(sets)) {
 		set := sets[id]
+		enrollments = enrollments[:0]
 		classID := m.ext("set", id)
 		var host *Person
 		for _, sid := range set.StaffIDs {
@@ -174,19 +179,21 @@ func (m Mapper) Desired(s *Snapshot) *desired.Set {
 				continue
 			}
 			teaching[sid] = true
-			m.enroll(d, classID, "staff", p, events.RoleTeacher)
+			enrollments = m.enroll(enrollments, d, classID, "staff", p, events.RoleTeacher)
 		}
 		if set.MembersRead.IsZero() {
 			// Never read (the budget ran out): nothing is known of its
 			// members, so nothing is deleted either.
+			addSorted(d, enrollments)
 			d.Hold(events.KindEnrollment, classID+"#*", "")
 			continue
 		}
 		for _, pid := range set.StudentIDs {
 			if p, ok := s.Students[pid]; ok {
-				m.enroll(d, classID, "student", p, events.RoleStudent)
+				enrollments = m.enroll(enrollments, d, classID, "student", p, events.RoleStudent)
 			}
 		}
+		addSorted(d, enrollments)
 		if st, ok := s.schedule(set, classID, tz); ok {
 			d.Add(st)
 		} else {
@@ -242,14 +249,28 @@ func (s *Snapshot) schedule(set Set, classID, tz string) (events.ScheduleState, 
 	return st, true
 }
 
-func (m Mapper) enroll(d *desired.Set, classID, kind string, p Person, role string) {
+// enroll appends p's enrollment in the class to enrollments, or holds it
+// in d if Class could not take it.
+func (m Mapper) enroll(enrollments []events.EnrollmentState, d *desired.Set, classID, kind string, p Person, role string) []events.EnrollmentState {
 	e := events.EnrollmentState{ExtClassID: classID, Role: role,
 		Person: events.Person{ExtPersonID: m.ext(kind, p.ID), Email: p.Email, FirstName: p.FirstName, LastName: p.LastName}}
 	if e.FirstName == "" || e.LastName == "" {
 		d.Hold(events.KindEnrollment, e.Key(), fmt.Sprintf("%s %s lacks a first or last name", kind, p.ID))
-		return
+		return enrollments
 	}
-	d.Add(e)
+	return append(enrollments, e)
+}
+
+// addSorted adds one class's enrollments to d in key order: the key is the
+// class id and the person's, so by person. A person listed twice is added
+// twice, the later replacing the earlier, as before the sort.
+func addSorted(d *desired.Set, enrollments []events.EnrollmentState) {
+	slices.SortStableFunc(enrollments, func(a, b events.EnrollmentState) int {
+		return strings.Compare(a.ExtPersonID, b.ExtPersonID)
+	})
+	for _, e := range enrollments {
+		d.Add(e)
+	}
 }
 
 // Diff is what turns the previous snapshot's desired state into the next's,
