@@ -172,6 +172,12 @@ tenants:
 		_, body := get(t, "http://"+adminAddr+"/metrics")
 		return regexp.MustCompile(`rollcall_messages_processed_total{[^}]*result="retry"[^}]*tenant="springfield"`).MatchString(body), "no retry yet"
 	})
+	// The class whose host's email Class refuses is dead-lettered, not
+	// retried for ever.
+	eventually(t, 30*time.Second, "the refused teacher's class dead-lettered", func() (bool, string) {
+		_, body := get(t, "http://"+adminAddr+"/metrics")
+		return regexp.MustCompile(`rollcall_messages_dead_lettered_total{[^}]*tenant="springfield"`).MatchString(body), "no dead letter yet"
+	})
 	cls.SetFaults(classtest.Faults{})
 
 	t.Run("one trace from poll to Class", func(t *testing.T) {

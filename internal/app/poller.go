@@ -56,22 +56,36 @@ func RunPoller(ctx context.Context, cfg *config.Config, opts Options) error {
 	tp := b.tel.TracerProvider()
 
 	var wg sync.WaitGroup
-	errs := make(chan error, len(cfg.Tenants)+1)
-	hold := func(t *config.Tenant, name string, run func(context.Context) error) error {
-		l, err := lease.New(lease.Config{KV: leases, Name: name, Holder: holder, TTL: cfg.LeaseTTL, Logger: log})
-		if err != nil {
-			return err
-		}
+	// A tenant's hold may end with an error more than once (after every
+	// handover of the HUBmis egress lease), so the errors are collected, not
+	// sent to a channel of fixed size.
+	var errsMu sync.Mutex
+	var errs []error
+	fail := func(err error) {
+		errsMu.Lock()
+		defer errsMu.Unlock()
+		errs = append(errs, err)
+	}
+	// hold runs a tenant under its lease, in wg, until ctx ends.
+	hold := func(ctx context.Context, wg *sync.WaitGroup, t *config.Tenant, l *lease.Lease, run func(context.Context) error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			err := l.Hold(ctx, func(ctx context.Context) error { return controls.RunWhileActive(ctx, t.ID, run) })
 			if err != nil {
-				errs <- fmt.Errorf("tenant %s: %w", t.ID, err)
+				fail(fmt.Errorf("tenant %s: %w", t.ID, err))
 			}
 		}()
-		return nil
 	}
+	newLease := func(name string) (*lease.Lease, error) {
+		return lease.New(lease.Config{KV: leases, Name: name, Holder: holder, TTL: cfg.LeaseTTL, Logger: log.With(slog.String("lease", name))})
+	}
+	type hubmisRun struct {
+		t     *config.Tenant
+		lease *lease.Lease
+		run   func(context.Context) error
+	}
+	var hubmisRuns []hubmisRun
 	var hooks []webhook.Tenant
 	var datahubTenants []string
 	datahubSources := map[string]*datahubsource.Source{}
@@ -82,9 +96,11 @@ func RunPoller(ctx context.Context, cfg *config.Config, opts Options) error {
 			if err != nil {
 				return fmt.Errorf("tenants[%d].hubmis: %w", i, err)
 			}
-			if err := hold(t, "hubmis."+t.ID, run); err != nil {
+			l, err := newLease("hubmis." + t.ID)
+			if err != nil {
 				return err
 			}
+			hubmisRuns = append(hubmisRuns, hubmisRun{t: t, lease: l, run: run})
 			continue
 		}
 		client, err := datahub.New(datahub.Config{
@@ -108,11 +124,40 @@ func RunPoller(ctx context.Context, cfg *config.Config, opts Options) error {
 		if opts.OnDataHubSource != nil {
 			opts.OnDataHubSource(t.ID, src)
 		}
-		if err := hold(t, "datahub."+t.ID, src.Run); err != nil {
+		l, err := newLease("datahub." + t.ID)
+		if err != nil {
 			return err
 		}
+		hold(ctx, &wg, t, l, src.Run)
 		datahubTenants = append(datahubTenants, t.ID)
 		datahubSources[t.ID] = src
+	}
+	if len(hubmisRuns) > 0 {
+		// HUBmis counts requests per address, and the client paces only its
+		// own process's: so of the pollers behind one address (one
+		// hubmis_egress name) only the holder of this lease polls HUBmis,
+		// every HUBmis tenant of it. The tenants keep their own leases, so
+		// at a handover the new holder starts a tenant only once the old one
+		// has let it go.
+		egress, err := newLease("hubmis-egress." + cfg.HUBmisEgress)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := egress.Hold(ctx, func(ctx context.Context) error {
+				var tenants sync.WaitGroup
+				for _, r := range hubmisRuns {
+					hold(ctx, &tenants, r.t, r.lease, r.run)
+				}
+				tenants.Wait()
+				return nil
+			})
+			if err != nil {
+				fail(fmt.Errorf("HUBmis egress %s: %w", cfg.HUBmisEgress, err))
+			}
+		}()
 	}
 	if err := observePoller(b, cfg, stores, datahubTenants, datahubSources); err != nil {
 		return err
@@ -133,12 +178,9 @@ func RunPoller(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	log.Info("poller started", slog.Int("tenants", len(cfg.Tenants)), slog.String("holder", holder))
 	wg.Wait()
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
-	}
-	return errors.Join(all...)
+	errsMu.Lock()
+	defer errsMu.Unlock()
+	return errors.Join(errs...)
 }
 
 // observePoller reports the held change sets, the DataHub cursors' ages and

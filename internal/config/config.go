@@ -57,6 +57,7 @@ const (
 	LessonWindowDefault       = 336 * time.Hour
 	RefreshEveryCyclesDefault = 4
 	RequestBudgetDefault      = 500
+	HUBmisEgressDefault       = "default"
 )
 
 // Names of the two sources, as [Tenant.Source] returns them and as they appear in
@@ -76,6 +77,13 @@ type Config struct {
 	// standby takes the tenant over at most this long after the active poller died.
 	// Defaults to [LeaseTTLDefault].
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// HUBmisEgress names the network address the pollers reach HUBmis from. HUBmis
+	// allows 12 requests a minute per address, whatever the tenant, and a process
+	// can only pace its own requests: so of the pollers that share a name, one at a
+	// time (holding a lease on the name) polls every HUBmis tenant, and another takes
+	// over when it stops. Pollers behind different addresses set different names to
+	// share the HUBmis tenants out. Defaults to [HUBmisEgressDefault].
+	HUBmisEgress string `yaml:"hubmis_egress"`
 	// Worker tunes the workers that apply changes to Class.
 	Worker Worker `yaml:"worker"`
 	// Tenants are the schools or districts to provision; at least one.
@@ -320,6 +328,7 @@ func (c *Config) WithDefaults() {
 	c.NATS.StreamMaxAge = cmp.Or(c.NATS.StreamMaxAge, StreamMaxAgeDefault)
 	c.NATS.DuplicateWindow = cmp.Or(c.NATS.DuplicateWindow, DuplicateWindowDefault)
 	c.LeaseTTL = cmp.Or(c.LeaseTTL, LeaseTTLDefault)
+	c.HUBmisEgress = cmp.Or(c.HUBmisEgress, HUBmisEgressDefault)
 
 	w := &c.Worker
 	w.Concurrency = cmp.Or(w.Concurrency, ConcurrencyDefault)
@@ -400,6 +409,7 @@ func (c Config) LogValue() slog.Value {
 		),
 		slog.String("admin_listen", c.Admin.Listen),
 		slog.Duration("lease_ttl", c.LeaseTTL),
+		slog.String("hubmis_egress", c.HUBmisEgress),
 		slog.Group("worker",
 			slog.Int("concurrency", c.Worker.Concurrency),
 			slog.Duration("ack_wait", c.Worker.AckWait),

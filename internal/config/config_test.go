@@ -124,7 +124,7 @@ func TestParseDesignExampleFillsDefaults(t *testing.T) {
 			StreamMaxAge:    StreamMaxAgeDefault,
 			DuplicateWindow: DuplicateWindowDefault,
 		},
-		LeaseTTL: LeaseTTLDefault,
+		LeaseTTL: LeaseTTLDefault, HUBmisEgress: HUBmisEgressDefault,
 		Worker: Worker{
 			Concurrency:       ConcurrencyDefault,
 			AckWait:           AckWaitDefault,
@@ -202,7 +202,7 @@ func assertConfig(t *testing.T, got, want *Config) {
 func dump(c *Config) string {
 	lines := []string{
 		fmt.Sprintf("nats=%+v tls=%+v password=%q", c.NATS, c.NATS.TLS, c.NATS.Password.Reveal()),
-		fmt.Sprintf("admin=%+v lease_ttl=%s worker=%+v", c.Admin, c.LeaseTTL, c.Worker),
+		fmt.Sprintf("admin=%+v lease_ttl=%s hubmis_egress=%s worker=%+v", c.Admin, c.LeaseTTL, c.HUBmisEgress, c.Worker),
 	}
 	for i, t := range c.Tenants {
 		lines = append(lines, fmt.Sprintf("tenants[%d]=%+v api_key=%q", i, t, t.Class.APIKey.Reveal()))
@@ -228,6 +228,7 @@ nats:
 admin:
   listen: 127.0.0.1:9191
 lease_ttl: 20s
+hubmis_egress: office-nat
 worker:
   concurrency: 64
   ack_wait: 45s
@@ -294,7 +295,7 @@ func TestParseFullFileKeepsEverySetting(t *testing.T) {
 			DuplicateWindow: 3 * time.Hour,
 		},
 		Admin:    Admin{Listen: "127.0.0.1:9191"},
-		LeaseTTL: 20 * time.Second,
+		LeaseTTL: 20 * time.Second, HUBmisEgress: "office-nat",
 		Worker: Worker{
 			Concurrency:       64,
 			AckWait:           45 * time.Second,
@@ -689,6 +690,7 @@ func TestParseChecksRangesAndValues(t *testing.T) {
 		{"district id out of its segment", "poll_interval: 5s", "poll_interval: 5s\n      district_id: ../teachers", `tenants[0].datahub.district_id: "../teachers" must be letters, digits, hyphens and underscores (^[A-Za-z0-9_-]+$)`},
 		{"district id with a space", "poll_interval: 5s", "poll_interval: 5s\n      district_id: \"4fd4 3cc5\"", `tenants[0].datahub.district_id: "4fd4 3cc5" must be letters`},
 		{"district id too long", "poll_interval: 5s", "poll_interval: 5s\n      district_id: " + strings.Repeat("a", 65), "tenants[0].datahub.district_id: must be at most 64 characters, not 65"},
+		{"hubmis egress with a dot", "nats:\n", "hubmis_egress: office.nat\nnats:\n", `hubmis_egress: "office.nat" must be 1 to 64 letters, digits, hyphens and underscores`},
 		{"password without user", "nats:\n", "nats:\n  password: p\n", "nats.user: required with nats.password"},
 		{"tls key without cert", "nats:\n", "nats:\n  tls: {key_file: k.pem}\n", "nats.tls.cert_file: required with nats.tls.key_file"},
 		{"section of the wrong shape", "nats:\n", "worker: 32\nnats:\n", "worker: must be a mapping of keys, not a single value (line 2)"},

@@ -48,6 +48,7 @@ func (e *KeyError) Error() string {
 const (
 	maxTenantIDLen      = 64
 	maxDistrictIDLen    = 64
+	maxEgressLen        = 64
 	maxConcurrency      = 4096
 	maxPageSize         = 10000
 	minDuplicateWindow  = time.Minute
@@ -61,6 +62,9 @@ var tenantIDPattern = regexp.MustCompile(`^[a-z0-9-]+$`)
 // the id one plain segment of the district's URLs: no slash, dot or space that
 // could lead a request out of the district.
 var districtIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// egressPattern keeps hubmis_egress a single token of a lease key.
+var egressPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 // Validate checks every setting and returns all problems at once, joined with
 // [errors.Join], each a [*KeyError] naming its key. It expects defaults to be filled
@@ -158,6 +162,10 @@ func (c *Config) problems(hidden func(key string) bool) []*KeyError {
 		p.add("admin.listen", "must be host:port, such as 127.0.0.1:9090 or :9090")
 	}
 	p.minDuration("lease_ttl", c.LeaseTTL, time.Second)
+	if len(c.HUBmisEgress) > maxEgressLen || !egressPattern.MatchString(c.HUBmisEgress) {
+		p.add("hubmis_egress", "%s must be 1 to %d letters, digits, hyphens and underscores, such as office-nat",
+			p.show("hubmis_egress", c.HUBmisEgress), maxEgressLen)
+	}
 	c.Worker.check(p)
 
 	if len(c.Tenants) == 0 {
