@@ -457,8 +457,9 @@ func (c *Client) listURL(resource string, extra url.Values) *url.URL {
 // is resolved against <base>/datahub/services, unless its path already starts
 // with that; an absolute one must name DataHub's own scheme and host, since
 // the token goes with the request. A client of one district also requires
-// the path to stay under /v1/districts/{District}/, without dot segments. The
-// error matches ErrMalformed and quotes nothing of the uri.
+// the path to stay under /v1/districts/{District}/, without dot segments, and
+// a client of every district refuses a path under /v1/districts/. The error
+// matches ErrMalformed and quotes nothing of the uri.
 func (c *Client) resolveNext(next string) (*url.URL, error) {
 	u, err := c.resolveNextURL(next)
 	if err != nil {
@@ -466,6 +467,13 @@ func (c *Client) resolveNext(next string) (*url.URL, error) {
 	}
 	if c.district != "" && !c.inDistrict(u.Path) {
 		return nil, malformed("NEXT uri", "leads out of district %s", c.district)
+	}
+	if c.district == "" && strings.HasPrefix(u.Path, c.api.Path+"/districts/") {
+		// A cursor of one district's feed, stored before the tenant's
+		// district_id was removed: following it would go on reading that
+		// district alone. Refused, the feed's cursor is replaced by a full
+		// read of everything the credentials see.
+		return nil, malformed("NEXT uri", "leads into one district's endpoints, and the client reads every district")
 	}
 	return u, nil
 }

@@ -251,6 +251,11 @@ func TestDistrictClientRefusesCursorsOutOfItsDistrict(t *testing.T) {
 			t.Errorf("EventsPage(%q) = %v; want the cursor rejected", next, err)
 		}
 	}
+	// And the other way: a tenant whose district_id was removed does not
+	// go on following its district's feed.
+	if _, err := b.client.EventsPage(b.ctx, scoped.Next); !errors.Is(err, ErrCursorRejected) || !strings.Contains(err.Error(), "reads every district") {
+		t.Errorf("unscoped EventsPage(%q) = %v; want the cursor rejected", scoped.Next, err)
+	}
 	if got := requestsSince(before, b.sim.Stats()); len(got) != 0 {
 		t.Errorf("refused cursors were requested: %v", got)
 	}
