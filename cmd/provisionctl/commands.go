@@ -120,16 +120,23 @@ func runStatus(ctx context.Context, c *cli, args []string) error {
 		for _, h := range s.Held {
 			c.printf("    %s  %d deletions, held %s: %s\n", h.ID, h.Deletions, ago(h.Created), h.Reason)
 		}
-		switch {
-		case s.Lease == nil:
-			c.printf("  poller lease  never taken\n")
-		case s.Lease.Expired:
-			c.printf("  poller lease  expired (last held by %s)\n", s.Lease.Holder)
-		default:
-			c.printf("  poller lease  %s\n", s.Lease.Holder)
+		c.printf("  poller lease  %s\n", leaseText(s.Lease))
+		if s.Egress != nil {
+			c.printf("  HUBmis egress %s: %s\n", s.Egress.Name, leaseText(s.Egress.Lease))
 		}
 	}
 	return nil
+}
+
+// leaseText says who holds a poller lease.
+func leaseText(l *ops.LeaseInfo) string {
+	switch {
+	case l == nil:
+		return "not held (never taken, or released)"
+	case l.Expired:
+		return "expired (last held by " + l.Holder + ")"
+	}
+	return l.Holder
 }
 
 func runReplay(ctx context.Context, c *cli, args []string) error {

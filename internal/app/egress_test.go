@@ -17,6 +17,7 @@ import (
 	"github.com/rollcall/rollcall/internal/events"
 	"github.com/rollcall/rollcall/internal/lease"
 	"github.com/rollcall/rollcall/internal/natstest"
+	"github.com/rollcall/rollcall/internal/ops"
 	"github.com/rollcall/rollcall/internal/telemetry"
 )
 
@@ -97,7 +98,7 @@ func TestHUBmisTenantsPolledByOnePollerPerEgress(t *testing.T) {
 	heldBy := func(holder string, tenants []string) lease.Record {
 		var egress lease.Record
 		eventually(t, 30*time.Second, holder+" holds the HUBmis egress and every HUBmis tenant", func() (bool, string) {
-			rec, ok, err := lease.Read(t.Context(), kv, "hubmis-egress.school-nat")
+			rec, ok, err := lease.Read(t.Context(), kv, lease.HUBmisEgressName("school-nat"))
 			if err != nil || !ok || rec.Holder != holder {
 				return false, fmt.Sprintf("egress lease: %+v, %v", rec, err)
 			}
@@ -141,6 +142,19 @@ func TestHUBmisTenantsPolledByOnePollerPerEgress(t *testing.T) {
 	if west.Acquired.Before(egress.Acquired) {
 		t.Errorf("poller-b took tenant west at %s, before the egress at %s: two pollers polled HUBmis from one address",
 			west.Acquired.Format(time.RFC3339Nano), egress.Acquired.Format(time.RFC3339Nano))
+	}
+	// provisionctl status names the egress and its holder beside the
+	// tenant's own lease.
+	env, err := ops.Open(t.Context(), js, configOf(four))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sts, err := env.Status(t.Context(), "west")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eg := sts[0].Egress; eg == nil || eg.Name != "school-nat" || eg.Lease == nil || eg.Lease.Holder != "poller-b" {
+		t.Errorf("status of west: egress %+v, want school-nat held by poller-b", eg)
 	}
 	if n := mis.Stats().TooMany; n != 0 {
 		t.Errorf("HUBmis answered %d requests with 429", n)

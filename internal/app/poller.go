@@ -139,7 +139,7 @@ func RunPoller(ctx context.Context, cfg *config.Config, opts Options) error {
 		// every HUBmis tenant of it. The tenants keep their own leases, so
 		// at a handover the new holder starts a tenant only once the old one
 		// has let it go.
-		egress, err := newLease("hubmis-egress." + cfg.HUBmisEgress)
+		egress, err := newLease(lease.HUBmisEgressName(cfg.HUBmisEgress))
 		if err != nil {
 			return err
 		}

@@ -67,6 +67,11 @@ func EnsureBucket(ctx context.Context, js jetstream.JetStream, replicas int) (je
 	return kv, nil
 }
 
+// HUBmisEgressName is the name of the lease that the pollers behind one
+// network address (one hubmis_egress name) share: only its holder polls
+// HUBmis, whose limit is per address.
+func HUBmisEgressName(egress string) string { return "hubmis-egress." + egress }
+
 // Record is the value of a lease key.
 type Record struct {
 	// Holder names the process holding the lease.

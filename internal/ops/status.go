@@ -35,6 +35,17 @@ type TenantStatus struct {
 	Rejected        uint64     `json:"rejected"`
 	Held            []HeldSet  `json:"held,omitempty"`
 	Lease           *LeaseInfo `json:"lease,omitempty"`
+	// Egress is, for a HUBmis tenant, the lease of the pollers' egress
+	// address: only its holder polls HUBmis, so a tenant no poller holds
+	// may be one its holder does not serve.
+	Egress *EgressInfo `json:"hubmis_egress,omitempty"`
+}
+
+// EgressInfo is who polls HUBmis from the configured egress address.
+type EgressInfo struct {
+	Name string `json:"name"`
+	// Lease is nil when no poller holds the egress.
+	Lease *LeaseInfo `json:"lease,omitempty"`
 }
 
 // HeldSet summarises a held change set.
@@ -51,6 +62,16 @@ type LeaseInfo struct {
 	Until  time.Time `json:"until"`
 	// Expired: nobody holds it now (the holder stopped without release).
 	Expired bool `json:"expired"`
+}
+
+// readLease reads a poller lease; nil when nobody ever held it or it was
+// released.
+func (e *Env) readLease(ctx context.Context, name string) (*LeaseInfo, error) {
+	rec, ok, err := lease.Read(ctx, e.Leases, name)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &LeaseInfo{Holder: rec.Holder, Until: rec.Until, Expired: e.now().After(rec.Until)}, nil
 }
 
 // Status reports on the given tenants, or on every configured one.
@@ -100,10 +121,14 @@ func (e *Env) tenantStatus(ctx context.Context, id string) (TenantStatus, error)
 			st.Cursor = &c
 		}
 	}
-	if rec, ok, err := lease.Read(ctx, e.Leases, leaseName); err != nil {
+	if st.Lease, err = e.readLease(ctx, leaseName); err != nil {
 		return st, err
-	} else if ok {
-		st.Lease = &LeaseInfo{Holder: rec.Holder, Until: rec.Until, Expired: e.now().After(rec.Until)}
+	}
+	if t.HUBmis != nil {
+		st.Egress = &EgressInfo{Name: e.Config.HUBmisEgress}
+		if st.Egress.Lease, err = e.readLease(ctx, lease.HUBmisEgressName(e.Config.HUBmisEgress)); err != nil {
+			return st, err
+		}
 	}
 	if err := e.pending(ctx, id, &st); err != nil {
 		return st, err
