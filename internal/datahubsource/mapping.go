@@ -119,7 +119,7 @@ func (m Mapper) addEnrollment(d *desired.Set, e events.EnrollmentState, kind, id
 		d.Hold(events.KindEnrollment, e.Key(), fmt.Sprintf("%s %s lacks a first or last name: Class enrollments need both", kind, id))
 		return
 	}
-	d.Add(e)
+	d.AddEnrollment(e)
 }
 
 func className(s datahub.Section) string {

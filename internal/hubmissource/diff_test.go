@@ -1,6 +1,7 @@
 package hubmissource
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -29,6 +30,31 @@ func TestDiffOfTwoSnapshots(t *testing.T) {
 	}
 	if again := (Mapper{Tenant: "gw"}).Diff(b, b); len(again) != 0 {
 		t.Errorf("a snapshot diffed with itself gives %d changes", len(again))
+	}
+}
+
+// A set whose members were not read this time keeps its enrollments: the
+// ones the previous snapshot had are neither deleted nor upserted, while
+// another set's lost member is deleted.
+func TestDiffHoldsTheMembersOfASetNotRead(t *testing.T) {
+	at := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+	prev := SyntheticSchool(4, 3, 2, 0, at)
+	next := SyntheticSchool(4, 3, 2, 0, at)
+	unread := next.Sets["set1"]
+	unread.StudentIDs, unread.MembersRead = nil, time.Time{}
+	next.Sets["set1"] = unread
+	shrunk := next.Sets["set2"]
+	gone := shrunk.StudentIDs[0]
+	shrunk.StudentIDs = shrunk.StudentIDs[1:]
+	next.Sets["set2"] = shrunk
+	m := Mapper{Tenant: "gw"}
+	var got []string
+	for _, c := range m.Diff(prev, next) {
+		got = append(got, string(c.Op)+" "+c.Key())
+	}
+	want := []string{string(events.OpDelete) + " enrollment/" + m.ext("set", "set2") + "#" + m.ext("student", gone)}
+	if !slices.Equal(got, want) {
+		t.Errorf("diff = %q, want %q", got, want)
 	}
 }
 

@@ -131,6 +131,40 @@ const source = "hubmis"
 
 func (m Mapper) ext(kind, id string) string { return events.ExternalID(source, m.Tenant, kind, id) }
 
+// externalIDs builds a mapping's external ids ([events.ExternalID]) into
+// shared buffers, many ids to an allocation: a school's mapping builds one
+// per enrollment, 100k, and one allocation each is as many objects to
+// allocate and for the collector to mark.
+type externalIDs struct {
+	tenant string
+	// buf is a pointer, so a copied externalIDs does not trip the
+	// Builder's copy check.
+	buf *strings.Builder
+}
+
+// externalIDChunk is the most bytes of ids that share an allocation.
+const externalIDChunk = 16 << 10
+
+// id is [events.ExternalID] of this source and tenant.
+func (x *externalIDs) id(kind, id string) string {
+	n := len(source) + len(x.tenant) + len(kind) + len(id) + 3
+	if x.buf == nil || x.buf.Cap()-x.buf.Len() < n {
+		// The ids in the old buffer keep it.
+		x.buf = &strings.Builder{}
+		x.buf.Grow(max(n, externalIDChunk))
+	}
+	start := x.buf.Len()
+	x.buf.WriteString(source)
+	x.buf.WriteByte(':')
+	x.buf.WriteString(x.tenant)
+	x.buf.WriteByte(':')
+	x.buf.WriteString(kind)
+	x.buf.WriteByte(':')
+	x.buf.WriteString(id)
+	// The Builder only ever appends, so an id taken from it never changes.
+	return x.buf.String()[start:]
+}
+
 // Desired is the school's desired Class state: teaching staff as users,
 // sets as classes hosted by their first member of staff, members as
 // enrollments, and lessons inside the window as the class's schedule.
@@ -145,6 +179,7 @@ func (m Mapper) Desired(s *Snapshot) *desired.Set {
 		tz = s.Timezone
 	}
 	teaching := map[string]bool{}
+	ids := &externalIDs{tenant: m.Tenant}
 	sets := s.Sets
 	if len(s.Retired) > 0 {
 		sets = maps.Clone(s.Sets)
@@ -157,7 +192,7 @@ func (m Mapper) Desired(s *Snapshot) *desired.Set {
 	for _, id := range slices.Sorted(maps.Keys(sets)) {
 		set := sets[id]
 		enrollments = enrollments[:0]
-		classID := m.ext("set", id)
+		classID := ids.id("set", id)
 		var host *Person
 		for _, sid := range set.StaffIDs {
 			if p, ok := s.Staff[sid]; ok && p.Email != "" {
@@ -170,7 +205,7 @@ func (m Mapper) Desired(s *Snapshot) *desired.Set {
 		} else {
 			d.Add(events.ClassState{
 				ExtClassID: classID, Name: set.Name, Description: set.Description, Timezone: tz,
-				Host: events.Person{ExtPersonID: m.ext("staff", host.ID), Email: host.Email, FirstName: host.FirstName, LastName: host.LastName},
+				Host: events.Person{ExtPersonID: ids.id("staff", host.ID), Email: host.Email, FirstName: host.FirstName, LastName: host.LastName},
 			})
 		}
 		for _, sid := range set.StaffIDs {
@@ -179,7 +214,7 @@ func (m Mapper) Desired(s *Snapshot) *desired.Set {
 				continue
 			}
 			teaching[sid] = true
-			enrollments = m.enroll(enrollments, d, classID, "staff", p, events.RoleTeacher)
+			enrollments = m.enroll(enrollments, d, classID, ids.id("staff", p.ID), "staff", p, events.RoleTeacher)
 		}
 		if set.MembersRead.IsZero() {
 			// Never read (the budget ran out): nothing is known of its
@@ -190,7 +225,7 @@ func (m Mapper) Desired(s *Snapshot) *desired.Set {
 		}
 		for _, pid := range set.StudentIDs {
 			if p, ok := s.Students[pid]; ok {
-				enrollments = m.enroll(enrollments, d, classID, "student", p, events.RoleStudent)
+				enrollments = m.enroll(enrollments, d, classID, ids.id("student", p.ID), "student", p, events.RoleStudent)
 			}
 		}
 		addSorted(d, enrollments)
@@ -250,10 +285,10 @@ func (s *Snapshot) schedule(set Set, classID, tz string) (events.ScheduleState, 
 }
 
 // enroll appends p's enrollment in the class to enrollments, or holds it
-// in d if Class could not take it.
-func (m Mapper) enroll(enrollments []events.EnrollmentState, d *desired.Set, classID, kind string, p Person, role string) []events.EnrollmentState {
+// in d if Class could not take it. personID is p's external id.
+func (m Mapper) enroll(enrollments []events.EnrollmentState, d *desired.Set, classID, personID, kind string, p Person, role string) []events.EnrollmentState {
 	e := events.EnrollmentState{ExtClassID: classID, Role: role,
-		Person: events.Person{ExtPersonID: m.ext(kind, p.ID), Email: p.Email, FirstName: p.FirstName, LastName: p.LastName}}
+		Person: events.Person{ExtPersonID: personID, Email: p.Email, FirstName: p.FirstName, LastName: p.LastName}}
 	if e.FirstName == "" || e.LastName == "" {
 		d.Hold(events.KindEnrollment, e.Key(), fmt.Sprintf("%s %s lacks a first or last name", kind, p.ID))
 		return enrollments
@@ -269,7 +304,7 @@ func addSorted(d *desired.Set, enrollments []events.EnrollmentState) {
 		return strings.Compare(a.ExtPersonID, b.ExtPersonID)
 	})
 	for _, e := range enrollments {
-		d.Add(e)
+		d.AddEnrollment(e)
 	}
 }
 
@@ -286,14 +321,16 @@ func (m Mapper) diff(prev, next *Snapshot) (before, after *desired.Set, changes 
 	// "enrollment/<class>#*" in Unknown holds every enrollment of that class.
 	held := map[string]bool{}
 	for k := range after.Unknown {
-		if strings.HasSuffix(k, "#*") {
-			held[strings.TrimSuffix(k, "*")] = true
+		if class, ok := strings.CutSuffix(k, "#*"); ok {
+			if class, ok := strings.CutPrefix(class, string(events.KindEnrollment)+"/"); ok {
+				held[class] = true
+			}
 		}
 	}
 	if len(held) > 0 {
-		for key := range before.States {
-			if i := strings.IndexByte(key, '#'); i >= 0 && held[key[:i+1]] {
-				after.Unknown[key] = true
+		for e := range before.Enrollments() {
+			if held[e.ExtClassID] {
+				after.Unknown[desired.Key(e)] = true
 			}
 		}
 	}

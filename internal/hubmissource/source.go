@@ -361,14 +361,7 @@ func (s *Source) publish(ctx context.Context, prev, next *Snapshot, before, afte
 	var deletes []valve.Held
 	upserted := map[string]bool{}
 	totals := valve.Totals{}
-	for _, st := range before.States {
-		switch st.Kind() {
-		case events.KindClass:
-			totals.Classes++
-		case events.KindEnrollment:
-			totals.Enrollments++
-		}
-	}
+	totals.Classes, totals.Enrollments = before.Count(events.KindClass), before.Count(events.KindEnrollment)
 	for _, c := range changes {
 		m, err := events.NewMessage(s.cfg.Tenant, c.Op, c.State, version, events.Origin{Source: source, ID: next.ID})
 		if err != nil {
@@ -404,7 +397,7 @@ func (s *Source) publish(ctx context.Context, prev, next *Snapshot, before, afte
 	// Deletions already waiting: cancelled if the entity is back, released
 	// once it has been missing long enough.
 	for key, p := range next.Pending {
-		if _, back := after.States[key]; back || upserted[key] {
+		if upserted[key] || after.Has(key) {
 			delete(next.Pending, key)
 			continue
 		}

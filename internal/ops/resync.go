@@ -134,7 +134,7 @@ func (e *Env) Resync(ctx context.Context, o ResyncOptions) (ResyncResult, error)
 		}
 		m, ok := ent.message(t.ID)
 		k := string(ent.rec.Kind) + "/" + ent.rec.Key
-		if !ok || m.Op != events.OpUpsert || want.States[k] != nil || want.Unknown[k] || !ownedKey(ent.rec.Kind, ent.rec.Key, t.ID) {
+		if !ok || m.Op != events.OpUpsert || want.Has(k) || want.Unknown[k] || !ownedKey(ent.rec.Kind, ent.rec.Key, t.ID) {
 			continue
 		}
 		if err := addDeletion(m); err != nil {
@@ -147,7 +147,7 @@ func (e *Env) Resync(ctx context.Context, o ResyncOptions) (ResyncResult, error)
 	}
 	for _, ext := range created.Classes {
 		k := string(events.KindClass) + "/" + ext
-		if want.States[k] != nil || want.Unknown[k] {
+		if want.Has(k) || want.Unknown[k] {
 			continue
 		}
 		m, err := events.NewMessage(t.ID, events.OpDelete, events.ClassState{ExtClassID: ext}, res.Version, origin)
@@ -160,7 +160,7 @@ func (e *Env) Resync(ctx context.Context, o ResyncOptions) (ResyncResult, error)
 	}
 	for _, ext := range created.Users {
 		k := string(events.KindUser) + "/" + ext
-		if want.States[k] != nil || want.Unknown[k] {
+		if want.Has(k) || want.Unknown[k] {
 			continue
 		}
 		m, err := events.NewMessage(t.ID, events.OpDelete, events.UserState{ExtUserID: ext}, res.Version, origin)

@@ -226,7 +226,7 @@ func Compare(d *desired.Set, st classtest.State, prefix string, skip map[string]
 	want := Want(d, hosts, skip)
 	// A schedule covers its window only: dates before it (yesterday's,
 	// once the day has turned) are left alone, so they are not compared.
-	for _, s := range d.States {
+	for _, s := range d.All() {
 		sch, ok := s.(events.ScheduleState)
 		if !ok {
 			continue
