@@ -19,6 +19,7 @@ import (
 	"github.com/rollcall/rollcall/internal/clients/hubmis/hubmistest"
 	"github.com/rollcall/rollcall/internal/config"
 	"github.com/rollcall/rollcall/internal/events"
+	"github.com/rollcall/rollcall/internal/eventually"
 	"github.com/rollcall/rollcall/internal/handlers"
 	"github.com/rollcall/rollcall/internal/natstest"
 	"github.com/rollcall/rollcall/internal/webhook"
@@ -82,7 +83,7 @@ tenants:
 	// The worker, applying what the poller publishes.
 	cc, _ := class.New(cls.URL(), "class-key")
 	var res *events.Resources
-	eventually(t, 20*time.Second, "streams created by the poller", func() bool {
+	eventually.True(t, 20*time.Second, "streams created by the poller", func() bool {
 		r, err := events.EnsureResources(context.Background(), js, events.StreamSettings{})
 		res = r
 		return err == nil
@@ -99,7 +100,7 @@ tenants:
 
 	sec := hub.Sections()[0]
 	classID := events.ExternalID("datahub", "springfield", "section", sec.ID)
-	eventually(t, 30*time.Second, "first sync reaches Class", func() bool {
+	eventually.True(t, 30*time.Second, "first sync reaches Class", func() bool {
 		_, ok := cls.FindClass(classID)
 		return ok
 	})
@@ -130,7 +131,7 @@ tenants:
 	if code := post(webhook.Sign([]byte(secret), body)); code != http.StatusAccepted {
 		t.Fatalf("signed notification answered %d, want 202", code)
 	}
-	eventually(t, 20*time.Second, "the pushed change reaches Class", func() bool {
+	eventually.True(t, 20*time.Second, "the pushed change reaches Class", func() bool {
 		c, ok := cls.FindClass(classID)
 		return ok && c.Name == "Renamed by a pushed change"
 	})
@@ -138,19 +139,6 @@ tenants:
 	t.Logf("a pushed change reached Class %s after the notification (poll interval 1m)", took)
 	if took > 30*time.Second {
 		t.Errorf("took %s, not well before the 1m poll interval", took)
-	}
-}
-
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, timeout)
-		}
-		<-tick.C
 	}
 }
 
@@ -190,7 +178,7 @@ tenants:
 		}
 	})
 	var res *events.Resources
-	eventually(t, 20*time.Second, "streams created by the poller", func() bool {
+	eventually.True(t, 20*time.Second, "streams created by the poller", func() bool {
 		r, err := events.EnsureResources(context.Background(), js, events.StreamSettings{})
 		res = r
 		return err == nil
@@ -204,7 +192,7 @@ tenants:
 	wdone := make(chan struct{})
 	go func() { _ = w.Run(wctx); close(wdone) }()
 	t.Cleanup(func() { wcancel(); <-wdone })
-	eventually(t, 30*time.Second, "the school's sets reach Class with the school's time zone", func() bool {
+	eventually.True(t, 30*time.Second, "the school's sets reach Class with the school's time zone", func() bool {
 		st := cls.State()
 		if len(st.Classes) != 2 {
 			return false

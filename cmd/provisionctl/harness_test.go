@@ -24,6 +24,7 @@ import (
 	"github.com/rollcall/rollcall/internal/config"
 	"github.com/rollcall/rollcall/internal/datahubsource"
 	"github.com/rollcall/rollcall/internal/events"
+	"github.com/rollcall/rollcall/internal/eventually"
 	"github.com/rollcall/rollcall/internal/handlers"
 	"github.com/rollcall/rollcall/internal/lease"
 	"github.com/rollcall/rollcall/internal/natstest"
@@ -198,21 +199,6 @@ func (s *site) ctlJSON(v any, args ...string) {
 	}
 }
 
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s: %s", timeout, what, detail)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // view is Class as the sources determine it: ids Class assigns are left
 // out, so a Class rebuilt from scratch compares equal.
 type view struct {
@@ -267,7 +253,7 @@ func (s *site) converged(timeout time.Duration) view {
 	var last view
 	var lastN int64
 	stable := 0
-	eventually(s.t, timeout, "Class to match the district", func() (bool, string) {
+	eventually.Holds(s.t, timeout, "Class to match the district", func() (bool, string) {
 		v := classView(s.cls.State())
 		if len(v.Classes) != len(s.hub.Sections()) {
 			return false, fmt.Sprintf("%d classes, want %d", len(v.Classes), len(s.hub.Sections()))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rollcall/rollcall/internal/clients/class"
 	"github.com/rollcall/rollcall/internal/events"
+	"github.com/rollcall/rollcall/internal/eventually"
 	"github.com/rollcall/rollcall/internal/ops"
 )
 
@@ -158,7 +159,7 @@ func TestDeadLetterFixedAndRedrivenConverges(t *testing.T) {
 	noZone := ""
 	s := newSite(t, siteOpts{workerTimezone: &noZone})
 	sections := len(s.hub.Sections())
-	eventually(t, converge, "every class dead-lettered", func() (bool, string) {
+	eventually.Holds(t, converge, "every class dead-lettered", func() (bool, string) {
 		st := s.status()
 		return st.DeadLetters == uint64(sections), strconv.FormatUint(st.DeadLetters, 10)
 	})
@@ -263,7 +264,7 @@ func TestHeldMassDeletionWaitsForApprove(t *testing.T) {
 		s.hub.DeleteSection(sec.ID)
 	}
 	var held string
-	eventually(t, converge, "the deletions held", func() (bool, string) {
+	eventually.Holds(t, converge, "the deletions held", func() (bool, string) {
 		st := s.status()
 		if len(st.Held) == 1 {
 			held = st.Held[0].ID
@@ -284,7 +285,7 @@ func TestHeldMassDeletionWaitsForApprove(t *testing.T) {
 	if code, out, errOut := s.ctl("approve", "--tenant", tenant, held, "--yes"); code != 0 {
 		t.Fatalf("approve: exit %d\n%s%s", code, out, errOut)
 	}
-	eventually(t, converge, "the approved deletions applied", func() (bool, string) {
+	eventually.Holds(t, converge, "the approved deletions applied", func() (bool, string) {
 		n := len(s.cls.State().Classes)
 		return n == len(sections)-3, strconv.Itoa(n) + " classes"
 	})
@@ -303,13 +304,13 @@ func TestPausedTenantWaitsThenConvergesOnResume(t *testing.T) {
 	if code, out, errOut := s.ctl("pause", "--tenant", tenant, "--reason", "term break"); code != 0 || !strings.Contains(out, "is paused") {
 		t.Fatalf("pause: exit %d\n%s%s", code, out, errOut)
 	}
-	eventually(t, 10*time.Second, "the worker to pause the tenant", func() (bool, string) {
+	eventually.Holds(t, 10*time.Second, "the worker to pause the tenant", func() (bool, string) {
 		paused, _ := s.worker.TenantPaused(tenant)
 		return paused, "running"
 	})
 	// The poller stops too: DataHub sees no more requests.
 	last, still := -1, 0
-	eventually(t, 10*time.Second, "the poller to stop polling", func() (bool, string) {
+	eventually.Holds(t, 10*time.Second, "the poller to stop polling", func() (bool, string) {
 		n := s.hub.Stats().Requests
 		if n == last {
 			still++
@@ -345,7 +346,7 @@ func TestPausedTenantWaitsThenConvergesOnResume(t *testing.T) {
 	if code, _, errOut := s.ctl("resume", "--tenant", tenant); code != 0 {
 		t.Fatalf("resume: exit %d %s", code, errOut)
 	}
-	eventually(t, converge, "the waiting change applied", func() (bool, string) { return enrolled(), "not enrolled" })
+	eventually.Holds(t, converge, "the waiting change applied", func() (bool, string) { return enrolled(), "not enrolled" })
 	s.converged(converge)
 }
 
@@ -384,7 +385,7 @@ func TestResyncRestoresAndRemovesOnlyItsOwn(t *testing.T) {
 	if res.Upserts == 0 || res.Published != res.Upserts+1 {
 		t.Fatalf("resync: %+v", res)
 	}
-	eventually(t, converge, "resync applied", func() (bool, string) {
+	eventually.Holds(t, converge, "resync applied", func() (bool, string) {
 		_, ghost := s.cls.FindClass("datahub:" + tenant + ":section:ghost")
 		_, back := s.cls.FindClass(lost)
 		_, hand := s.cls.FindClass("handmade-1")
@@ -425,7 +426,7 @@ func TestOffboardRemovesOnlyWhatThisSystemCreated(t *testing.T) {
 		t.Errorf("users left: %d", len(st.Users))
 	}
 	if paused, _ := s.worker.TenantPaused(tenant); !paused {
-		eventually(t, 10*time.Second, "the worker to stop the tenant", func() (bool, string) {
+		eventually.Holds(t, 10*time.Second, "the worker to stop the tenant", func() (bool, string) {
 			p, _ := s.worker.TenantPaused(tenant)
 			return p, ""
 		})

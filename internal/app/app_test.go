@@ -22,6 +22,7 @@ import (
 	"github.com/rollcall/rollcall/internal/clients/hubmis/hubmistest"
 	"github.com/rollcall/rollcall/internal/config"
 	"github.com/rollcall/rollcall/internal/events"
+	"github.com/rollcall/rollcall/internal/eventually"
 	"github.com/rollcall/rollcall/internal/natstest"
 	"github.com/rollcall/rollcall/internal/telemetry"
 )
@@ -42,21 +43,6 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
-}
-
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s: %s", timeout, what, detail)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 const (
@@ -131,7 +117,7 @@ tenants:
 	adminAddr := <-admins
 	<-admins
 
-	eventually(t, 60*time.Second, "both tenants provisioned", func() (bool, string) {
+	eventually.Holds(t, 60*time.Second, "both tenants provisioned", func() (bool, string) {
 		n := len(cls.State().Classes)
 		return n == len(hub.Sections())+2, strconv.Itoa(n) + " classes"
 	})
@@ -145,7 +131,7 @@ tenants:
 	bad, _ := hub.AddTeacher(datahubtest.Teacher{Name: datahubtest.Name{First: "Bad", Last: "Address"}, Email: "bad.address@@staff.example"})
 	hub.SetSectionTeacher(hub.Sections()[1].ID, bad.ID)
 	classExt := events.ExternalID("datahub", "springfield", "section", sec.ID)
-	eventually(t, 60*time.Second, "the enrollment applied", func() (bool, string) {
+	eventually.Holds(t, 60*time.Second, "the enrollment applied", func() (bool, string) {
 		c, _ := cls.FindClass(classExt)
 		for _, e := range c.Enrollments {
 			if strings.HasSuffix(e.ExtPersonID, ":"+st.ID) {
@@ -168,13 +154,13 @@ tenants:
 	if _, err := events.Publish(ctx, js, orphan); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the orphan retried", func() (bool, string) {
+	eventually.Holds(t, 30*time.Second, "the orphan retried", func() (bool, string) {
 		_, body := get(t, "http://"+adminAddr+"/metrics")
 		return regexp.MustCompile(`rollcall_messages_processed_total{[^}]*result="retry"[^}]*tenant="springfield"`).MatchString(body), "no retry yet"
 	})
 	// The class whose host's email Class refuses is dead-lettered, not
 	// retried for ever.
-	eventually(t, 30*time.Second, "the refused teacher's class dead-lettered", func() (bool, string) {
+	eventually.Holds(t, 30*time.Second, "the refused teacher's class dead-lettered", func() (bool, string) {
 		_, body := get(t, "http://"+adminAddr+"/metrics")
 		return regexp.MustCompile(`rollcall_messages_dead_lettered_total{[^}]*tenant="springfield"`).MatchString(body), "no dead letter yet"
 	})
@@ -185,7 +171,7 @@ tenants:
 		var all []tracetest.SpanStub
 		// The spans of a delivery end after its Class call: wait for a
 		// whole chain.
-		eventually(t, 20*time.Second, "a Class call traced back to its poll", func() (bool, string) {
+		eventually.Holds(t, 20*time.Second, "a Class call traced back to its poll", func() (bool, string) {
 			all = spans.GetSpans()
 			byID := map[trace.SpanID]tracetest.SpanStub{}
 			for _, s := range all {
@@ -283,7 +269,7 @@ tenants:
 			t.Fatalf("/readyz %d before the outage: %s", code, body)
 		}
 		ns.Stop()
-		eventually(t, 20*time.Second, "/readyz 503 while NATS is down", func() (bool, string) {
+		eventually.Holds(t, 20*time.Second, "/readyz 503 while NATS is down", func() (bool, string) {
 			code, body := get(t, "http://"+adminAddr+"/readyz")
 			return code == http.StatusServiceUnavailable, strconv.Itoa(code) + " " + body
 		})
@@ -291,7 +277,7 @@ tenants:
 			t.Errorf("/healthz %d while NATS is down; the process is alive", code)
 		}
 		ns.StartAgain()
-		eventually(t, 30*time.Second, "/readyz 200 once NATS is back", func() (bool, string) {
+		eventually.Holds(t, 30*time.Second, "/readyz 200 once NATS is back", func() (bool, string) {
 			code, body := get(t, "http://"+adminAddr+"/readyz")
 			return code == http.StatusOK, strconv.Itoa(code) + " " + body
 		})

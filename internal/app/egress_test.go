@@ -15,6 +15,7 @@ import (
 	"github.com/rollcall/rollcall/internal/clients/hubmis/hubmistest"
 	"github.com/rollcall/rollcall/internal/config"
 	"github.com/rollcall/rollcall/internal/events"
+	"github.com/rollcall/rollcall/internal/eventually"
 	"github.com/rollcall/rollcall/internal/lease"
 	"github.com/rollcall/rollcall/internal/natstest"
 	"github.com/rollcall/rollcall/internal/ops"
@@ -97,7 +98,7 @@ func TestHUBmisTenantsPolledByOnePollerPerEgress(t *testing.T) {
 	// and returns the egress lease's record.
 	heldBy := func(holder string, tenants []string) lease.Record {
 		var egress lease.Record
-		eventually(t, 30*time.Second, holder+" holds the HUBmis egress and every HUBmis tenant", func() (bool, string) {
+		eventually.Holds(t, 30*time.Second, holder+" holds the HUBmis egress and every HUBmis tenant", func() (bool, string) {
 			rec, ok, err := lease.Read(t.Context(), kv, lease.HUBmisEgressName("school-nat"))
 			if err != nil || !ok || rec.Holder != holder {
 				return false, fmt.Sprintf("egress lease: %+v, %v", rec, err)
@@ -117,7 +118,7 @@ func TestHUBmisTenantsPolledByOnePollerPerEgress(t *testing.T) {
 	three := []string{"north", "south", "east"}
 	stopA := start("poller-a", configOf(three))
 	heldBy("poller-a", three)
-	eventually(t, 60*time.Second, "every tenant's first snapshot published", func() (bool, string) {
+	eventually.Holds(t, 60*time.Second, "every tenant's first snapshot published", func() (bool, string) {
 		for _, id := range three {
 			n := 0
 			err := events.ReadStream(t.Context(), js, events.StreamName, []string{"provision." + id + ".>"}, jetstream.DeliverAllPolicy,

@@ -11,21 +11,11 @@ import (
 
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/events"
+	"github.com/rollcall/rollcall/internal/eventually"
 	"github.com/rollcall/rollcall/internal/natstest"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 func TestWriterRecordsReadBackInOrder(t *testing.T) {
 	srv := natstest.Start(t)
@@ -39,7 +29,7 @@ func TestWriterRecordsReadBackInOrder(t *testing.T) {
 		w.Write(audit.Record{Tenant: "t1", Kind: events.KindClass, Key: "datahub:t1:section:1", Attempt: attempt, Result: "retry"})
 	}
 	var got []audit.Record
-	waitFor(t, "three records", func() bool {
+	eventually.True(t, 10*time.Second, "three records", func() bool {
 		var err error
 		got, err = audit.History(ctx, js, "t1", events.KindClass, "datahub:t1:section:1")
 		return err == nil && len(got) == 3
@@ -79,7 +69,7 @@ func TestWriterCountsAnUnansweredRecord(t *testing.T) {
 	if _, err := sub.NextMsg(5 * time.Second); err != nil {
 		t.Fatalf("the record was not published: %v", err)
 	}
-	waitFor(t, "the unanswered record to count as failed", func() bool { return w.Failed() == 1 })
+	eventually.True(t, 10*time.Second, "the unanswered record to count as failed", func() bool { return w.Failed() == 1 })
 	select {
 	case <-js.PublishAsyncComplete():
 	case <-time.After(5 * time.Second):

@@ -17,6 +17,7 @@ import (
 	"github.com/rollcall/rollcall/internal/clients/class"
 	"github.com/rollcall/rollcall/internal/clients/class/classtest"
 	"github.com/rollcall/rollcall/internal/events"
+	"github.com/rollcall/rollcall/internal/eventually"
 	"github.com/rollcall/rollcall/internal/handlers"
 	"github.com/rollcall/rollcall/internal/natstest"
 )
@@ -124,27 +125,6 @@ func (b *bundle) publish(t *testing.T, msgs []events.Message) {
 		if _, err := events.Publish(ctx, b.js, m); err != nil {
 			t.Fatalf("publish: %v", err)
 		}
-	}
-}
-
-// eventually waits for cond with a deadline, polling; it never sleeps in
-// place of a condition.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	last := ""
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		last = detail
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %s: %s", what, timeout, last)
-		}
-		<-tick.C
 	}
 }
 
@@ -453,7 +433,7 @@ func mergeDates(a, b map[string][]string) map[string]bool {
 // converged waits until every tenant's Class equals what its school says.
 func (b *bundle) converged(t *testing.T, timeout time.Duration, schools ...*school) {
 	t.Helper()
-	eventually(t, timeout, "Class converges to the sources", func() (bool, string) {
+	eventually.Holds(t, timeout, "Class converges to the sources", func() (bool, string) {
 		for _, s := range schools {
 			if d := diff(s.want(), classView(b.sims[s.tenant].State())); d != "" {
 				return false, s.tenant + ": " + d

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rollcall/rollcall/internal/clients/class/classtest"
 	"github.com/rollcall/rollcall/internal/events"
+	"github.com/rollcall/rollcall/internal/eventually"
 	"github.com/rollcall/rollcall/internal/handlers"
 )
 
@@ -49,7 +50,7 @@ func TestWorkerDeliveredTwiceShuffledHasNoDuplicates(t *testing.T) {
 	b.publish(t, append(first, second...))
 	w, _ := b.startWorker(t)
 	b.converged(t, convergeTimeout, alpha, beta)
-	eventually(t, convergeTimeout, "every message handled", func() (bool, string) {
+	eventually.Holds(t, convergeTimeout, "every message handled", func() (bool, string) {
 		c := w.Counts()
 		return c.Applied+c.Skipped >= int64(len(first)+len(second)), fmt.Sprintf("%+v", c)
 	})
@@ -104,7 +105,7 @@ func TestWorkerNewestVersionWinsAcrossWorkers(t *testing.T) {
 	}
 	batch = append(batch, s.emit(events.OpUpsert, sched("v1", 1, 2, 3, 26)), s.emit(events.OpUpsert, sched("v2", 1, 2, 3, 50)))
 	b.publish(t, batch)
-	eventually(t, convergeTimeout, "newest versions applied", func() (bool, string) {
+	eventually.Holds(t, convergeTimeout, "newest versions applied", func() (bool, string) {
 		st := sim.State()
 		v2 := 0
 		for _, c := range st.Classes {
@@ -122,7 +123,7 @@ func TestWorkerNewestVersionWinsAcrossWorkers(t *testing.T) {
 	})
 	// Let every delivery settle, then check that nothing older overwrote
 	// the newer state afterwards.
-	eventually(t, convergeTimeout, "all deliveries settled", func() (bool, string) {
+	eventually.Holds(t, convergeTimeout, "all deliveries settled", func() (bool, string) {
 		c1, c2 := w1.Counts(), w2.Counts()
 		return c1.Applied+c1.Skipped+c2.Applied+c2.Skipped >= int64(len(batch)+1), fmt.Sprintf("%+v %+v", c1, c2)
 	})
@@ -204,7 +205,7 @@ func TestWorkerDeadLettersInvalidEnrollment(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var dead jetstream.RawStreamMsg
-	eventually(t, 10*time.Second, "the invalid enrollment dead-lettered", func() (bool, string) {
+	eventually.Holds(t, 10*time.Second, "the invalid enrollment dead-lettered", func() (bool, string) {
 		m, err := b.res.DLQ.GetLastMsgForSubject(ctx, events.DeadSubject("alpha", events.KindEnrollment, events.OpUpsert))
 		if err != nil {
 			return false, err.Error()
@@ -242,7 +243,7 @@ func TestWorkerPausesTenantWithRevokedKey(t *testing.T) {
 	b.publish(t, append(alpha.msgs, beta.msgs...))
 	w, _ := b.startWorker(t)
 	b.converged(t, convergeTimeout, alpha)
-	eventually(t, 10*time.Second, "beta paused", func() (bool, string) {
+	eventually.Holds(t, 10*time.Second, "beta paused", func() (bool, string) {
 		paused, _ := w.TenantPaused("beta")
 		return paused, ""
 	})
@@ -284,7 +285,7 @@ func TestWorkerRestartedMidBatchLosesNothing(t *testing.T) {
 	w1, stop1 := b.startWorker(t, func(c *handlers.Config) {
 		c.OnOutcome = func(handlers.Outcome) { mu.Lock(); handled++; mu.Unlock() }
 	})
-	eventually(t, convergeTimeout, "part of the batch handled", func() (bool, string) {
+	eventually.Holds(t, convergeTimeout, "part of the batch handled", func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
 		return handled >= 300, ""

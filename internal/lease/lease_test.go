@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
+	"github.com/rollcall/rollcall/internal/eventually"
 	"github.com/rollcall/rollcall/internal/lease"
 	"github.com/rollcall/rollcall/internal/natstest"
 )
@@ -83,21 +84,6 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
-}
-
-// eventually waits for cond with a deadline, polling; it never sleeps in
-// place of a condition.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %s", what, timeout)
-		}
-		<-tick.C
-	}
 }
 
 func TestNewNamesEveryBadSetting(t *testing.T) {
@@ -426,7 +412,7 @@ func TestHoldRunsOneHolderAtATimeOverHandOvers(t *testing.T) {
 		}
 		return nil
 	}
-	eventually(t, 2*time.Second, "a holder runs", func() bool { return running() != nil })
+	eventually.True(t, 2*time.Second, "a holder runs", func() bool { return running() != nil })
 	for range 4 {
 		cur := running()
 		next := hs[0]
@@ -435,9 +421,9 @@ func TestHoldRunsOneHolderAtATimeOverHandOvers(t *testing.T) {
 		}
 		runs := next.runs.Load()
 		// Several renewals pass while cur runs and next waits.
-		eventually(t, 2*time.Second, "cur renews", func() bool { return time.Duration(c.since()-cur.startAt.Load()) > ttl })
+		eventually.True(t, 2*time.Second, "cur renews", func() bool { return time.Duration(c.since()-cur.startAt.Load()) > ttl })
 		cur.stop(t)
-		eventually(t, 2*time.Second, "standby takes over", func() bool { return next.runs.Load() > runs })
+		eventually.True(t, 2*time.Second, "standby takes over", func() bool { return next.runs.Load() > runs })
 		if !next.lease.Held() || cur.lease.Held() {
 			t.Fatalf("Held: next=%v cur=%v", next.lease.Held(), cur.lease.Held())
 		}
@@ -456,19 +442,19 @@ func TestReleaseLetsStandbyTakeOverAtOnce(t *testing.T) {
 	a := &holder{name: "poller-a", lease: newLease(t, kvA, "poller-a", ttl, nil)}
 	standby := &holder{name: "poller-b", lease: newLease(t, kvB, "poller-b", ttl, nil)}
 	c.start(a)
-	eventually(t, 2*time.Second, "a runs", a.running.Load)
+	eventually.True(t, 2*time.Second, "a runs", a.running.Load)
 	c.start(standby)
 	// The standby waits, watching the record for a release: its watch is
 	// the bucket's only consumer.
 	_, js := b.ns.Connect(t)
-	eventually(t, 2*time.Second, "standby watches", func() bool {
+	eventually.True(t, 2*time.Second, "standby watches", func() bool {
 		s, err := js.Stream(t.Context(), "KV_"+lease.BucketName)
 		return err == nil && s.CachedInfo().State.Consumers == 1
 	})
 
 	released := c.since()
 	a.stop(t)
-	eventually(t, 2*time.Second, "standby takes over", standby.running.Load)
+	eventually.True(t, 2*time.Second, "standby takes over", standby.running.Load)
 	took := time.Duration(standby.startAt.Load() - released)
 	t.Logf("takeover after release: %s (TTL %s)", took, ttl)
 	if took > ttl/6 {
@@ -486,10 +472,10 @@ func TestStandbyTakesOverWhenHolderDies(t *testing.T) {
 	a := &holder{name: "poller-a", lease: newLease(t, kvA, "poller-a", ttl, nil)}
 	standby := &holder{name: "poller-b", lease: newLease(t, kvB, "poller-b", ttl, nil)}
 	c.start(a)
-	eventually(t, 2*time.Second, "a runs", a.running.Load)
+	eventually.True(t, 2*time.Second, "a runs", a.running.Load)
 	c.start(standby)
 	// a keeps the lease over several renewals.
-	eventually(t, 2*time.Second, "a renews", func() bool { return time.Duration(c.since()-a.startAt.Load()) > ttl })
+	eventually.True(t, 2*time.Second, "a renews", func() bool { return time.Duration(c.since()-a.startAt.Load()) > ttl })
 	if standby.runs.Load() != 0 {
 		t.Fatal("standby ran while a renewed")
 	}
@@ -498,7 +484,7 @@ func TestStandbyTakesOverWhenHolderDies(t *testing.T) {
 	// standby may start.
 	died := c.since()
 	killA()
-	eventually(t, 4*ttl, "standby takes over", standby.running.Load)
+	eventually.True(t, 4*ttl, "standby takes over", standby.running.Load)
 	took := time.Duration(standby.startAt.Load() - died)
 	stopped := time.Duration(a.endAt.Load() - died)
 	t.Logf("takeover after the holder died: %s (TTL %s); the dead holder stopped its work after %s", took, ttl, stopped)
@@ -520,7 +506,7 @@ func TestHoldGoesBackToStandbyWhenLeaseTaken(t *testing.T) {
 	c := newContenders(t)
 	a := &holder{name: "poller-a", lease: newLease(t, b.kv, "poller-a", ttl, nil)}
 	c.start(a)
-	eventually(t, 2*time.Second, "a runs", a.running.Load)
+	eventually.True(t, 2*time.Second, "a runs", a.running.Load)
 
 	// An operator overwrites the record: a's next renewal finds it gone.
 	ctx := testCtx(t)
@@ -528,7 +514,7 @@ func TestHoldGoesBackToStandbyWhenLeaseTaken(t *testing.T) {
 	if _, err := b.kv.Put(ctx, "datahub.alpha", usurper); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*time.Second, "a stops", func() bool { return !a.running.Load() && a.runs.Load() == 1 })
+	eventually.True(t, 2*time.Second, "a stops", func() bool { return !a.running.Load() && a.runs.Load() == 1 })
 	if cause := a.cause.Load(); cause == nil || !errors.Is(*cause, lease.ErrLost) {
 		t.Errorf("cause = %v, want ErrLost", cause)
 	}
@@ -541,7 +527,7 @@ func TestHoldGoesBackToStandbyWhenLeaseTaken(t *testing.T) {
 	if err := b.kv.Delete(ctx, "datahub.alpha"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*time.Second, "a runs again", func() bool { return a.runs.Load() == 2 && a.running.Load() })
+	eventually.True(t, 2*time.Second, "a runs again", func() bool { return a.runs.Load() == 2 && a.running.Load() })
 }
 
 func TestHoldReturnsFnErrorAndReleases(t *testing.T) {

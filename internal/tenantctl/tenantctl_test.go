@@ -10,20 +10,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/rollcall/rollcall/internal/eventually"
 	"github.com/rollcall/rollcall/internal/natstest"
 	"github.com/rollcall/rollcall/internal/tenantctl"
 )
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 func TestRunWhileActiveStopsAndRestarts(t *testing.T) {
 	_, js := natstest.Start(t).Connect(t)
@@ -58,22 +48,22 @@ func TestRunWhileActiveStopsAndRestarts(t *testing.T) {
 	if err := tenantctl.Set(ctx, kv, "b", tenantctl.State{Status: tenantctl.Paused}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "b paused", func() bool { return w.State("b").Stopped() })
+	eventually.True(t, 10*time.Second, "b paused", func() bool { return w.State("b").Stopped() })
 	if starts.Load() != 0 {
 		t.Fatal("fn ran while the tenant was paused")
 	}
 	if err := tenantctl.Set(ctx, kv, "a", tenantctl.State{Status: tenantctl.Active}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "fn running after resume", func() bool { return running.Load() == 1 })
+	eventually.True(t, 10*time.Second, "fn running after resume", func() bool { return running.Load() == 1 })
 	if err := tenantctl.Set(ctx, kv, "a", tenantctl.State{Status: tenantctl.Offboarded}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "fn stopped after offboard", func() bool { return running.Load() == 0 })
+	eventually.True(t, 10*time.Second, "fn stopped after offboard", func() bool { return running.Load() == 0 })
 	if err := kv.Delete(ctx, "a"); err != nil { // a deleted entry means active
 		t.Fatal(err)
 	}
-	waitFor(t, "fn running again", func() bool { return running.Load() == 1 && starts.Load() == 2 })
+	eventually.True(t, 10*time.Second, "fn running again", func() bool { return running.Load() == 1 && starts.Load() == 2 })
 	cancel()
 	select {
 	case err := <-done:
