@@ -2,6 +2,7 @@ package datahubsource_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"strings"
@@ -46,31 +47,24 @@ func (p *pipeline) scopeTo(t *testing.T, district string) {
 // districtRoster is the district as DataHub has it now, and the ids of
 // everything of other districts.
 func (p *pipeline) districtRoster(t *testing.T, district string) (roster *datahubsource.Roster, others []string) {
-	var teachers []datahub.Teacher
-	for _, x := range p.hub.Teachers() {
-		if x.District != district {
-			others = append(others, x.ID)
-			continue
-		}
-		teachers = append(teachers, convert(t, x, datahub.DecodeTeacher))
-	}
-	var students []datahub.Student
-	for _, x := range p.hub.Students() {
-		if x.District != district {
-			others = append(others, x.ID)
-			continue
-		}
-		students = append(students, convert(t, x, datahub.DecodeStudent))
-	}
-	var sections []datahub.Section
-	for _, x := range p.hub.Sections() {
-		if x.District != district {
-			others = append(others, x.ID)
-			continue
-		}
-		sections = append(sections, convert(t, x, datahub.DecodeSection))
-	}
+	teachers := ofDistrict(t, p.hub.Teachers(), district, func(x datahubtest.Teacher) (string, string) { return x.District, x.ID }, datahub.DecodeTeacher, &others)
+	students := ofDistrict(t, p.hub.Students(), district, func(x datahubtest.Student) (string, string) { return x.District, x.ID }, datahub.DecodeStudent, &others)
+	sections := ofDistrict(t, p.hub.Sections(), district, func(x datahubtest.Section) (string, string) { return x.District, x.ID }, datahub.DecodeSection, &others)
 	return datahubsource.RosterOf(teachers, students, sections), others
+}
+
+// ofDistrict converts the records of the district to the client's types,
+// and adds the ids of the others to others.
+func ofDistrict[S, T any](t *testing.T, records []S, district string, of func(S) (district, id string), decode func(json.RawMessage) (T, error), others *[]string) []T {
+	var in []T
+	for _, x := range records {
+		if d, id := of(x); d != district {
+			*others = append(*others, id)
+			continue
+		}
+		in = append(in, convert(t, x, decode))
+	}
+	return in
 }
 
 // convergedOn waits until Class holds what the district says, and nothing of
