@@ -87,7 +87,6 @@ func RunPoller(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	var hubmisRuns []hubmisRun
 	var hooks []webhook.Tenant
-	var datahubTenants []string
 	datahubSources := map[string]*datahubsource.Source{}
 	for i := range cfg.Tenants {
 		t := &cfg.Tenants[i]
@@ -129,7 +128,6 @@ func RunPoller(ctx context.Context, cfg *config.Config, opts Options) error {
 			return err
 		}
 		hold(ctx, &wg, t, l, src.Run)
-		datahubTenants = append(datahubTenants, t.ID)
 		datahubSources[t.ID] = src
 	}
 	if len(hubmisRuns) > 0 {
@@ -159,7 +157,7 @@ func RunPoller(ctx context.Context, cfg *config.Config, opts Options) error {
 			}
 		}()
 	}
-	if err := observePoller(b, cfg, stores, datahubTenants, datahubSources); err != nil {
+	if err := observePoller(b, cfg, stores, datahubSources); err != nil {
 		return err
 	}
 	if opts.WebhookListen != "" {
@@ -185,7 +183,7 @@ func RunPoller(ctx context.Context, cfg *config.Config, opts Options) error {
 
 // observePoller reports the held change sets, the DataHub cursors' ages and
 // the DataHub tenants whose source refuses them, at each scrape.
-func observePoller(b *base, cfg *config.Config, stores *datahubsource.Stores, datahubTenants []string, sources map[string]*datahubsource.Source) error {
+func observePoller(b *base, cfg *config.Config, stores *datahubsource.Stores, sources map[string]*datahubsource.Source) error {
 	if _, err := b.metrics.ObserveTenantsPaused(func(context.Context) map[string]telemetry.PauseReason {
 		out := map[string]telemetry.PauseReason{}
 		for id, src := range sources {
@@ -214,7 +212,7 @@ func observePoller(b *base, cfg *config.Config, stores *datahubsource.Stores, da
 	}
 	_, err := b.metrics.ObserveDataHubCursorAge(func(ctx context.Context) map[string]time.Duration {
 		out := map[string]time.Duration{}
-		for _, id := range datahubTenants {
+		for id := range sources {
 			c, ok, err := datahubsource.ReadCursor(ctx, stores.Cursors, id)
 			if err == nil && ok && !c.LastEventTime.IsZero() {
 				out[id] = time.Since(c.LastEventTime)
