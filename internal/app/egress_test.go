@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -66,14 +67,14 @@ func TestHUBmisTenantsPolledByOnePollerPerEgress(t *testing.T) {
 	})
 	// start runs a poller until the returned function is called; it returns
 	// once the poller serves its admin port, its leases sought.
-	start := func(holder string, cfg *config.Config) (stop func()) {
+	start := func(holder string, cfg *config.Config, log *slog.Logger) (stop func()) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done, ready := make(chan struct{}), make(chan string, 1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer close(done)
-			err := RunPoller(ctx, cfg, Options{Logger: quiet, Telemetry: tel, Holder: holder, HUBmisTimeScale: scale,
+			err := RunPoller(ctx, cfg, Options{Logger: log, Telemetry: tel, Holder: holder, HUBmisTimeScale: scale,
 				AdminReady: func(addr string) { ready <- addr }})
 			if err != nil {
 				t.Errorf("%s: %v", holder, err)
@@ -116,7 +117,7 @@ func TestHUBmisTenantsPolledByOnePollerPerEgress(t *testing.T) {
 	}
 
 	three := []string{"north", "south", "east"}
-	stopA := start("poller-a", configOf(three))
+	stopA := start("poller-a", configOf(three), quiet)
 	heldBy("poller-a", three)
 	eventually.Holds(t, 60*time.Second, "every tenant's first snapshot published", func() (bool, string) {
 		for _, id := range three {
@@ -133,7 +134,23 @@ func TestHUBmisTenantsPolledByOnePollerPerEgress(t *testing.T) {
 	// The second poller also serves a fourth tenant, which the first does
 	// not: it still waits for the egress before starting it.
 	four := append(three, "west")
-	start("poller-b", configOf(four))
+	var logsB lockedBuffer
+	start("poller-b", configOf(four), slog.New(slog.NewJSONHandler(&logsB, nil)))
+	// Until then it says why west is not polled.
+	eventually.True(t, 30*time.Second, "poller-b warns that nobody polls west", func() bool {
+		for _, line := range strings.Split(logsB.String(), "\n") {
+			if strings.Contains(line, "HUBmis tenant not polled") && strings.Contains(line, `"tenant":"west"`) &&
+				strings.Contains(line, `"egress_holder":"poller-a"`) {
+				return true
+			}
+		}
+		return false
+	})
+	for _, line := range strings.Split(logsB.String(), "\n") {
+		if strings.Contains(line, "HUBmis tenant not polled") && !strings.Contains(line, `"tenant":"west"`) {
+			t.Errorf("a polled tenant reported as not polled: %s", line)
+		}
+	}
 	stopA()
 	egress := heldBy("poller-b", four)
 	west, _, err := lease.Read(t.Context(), kv, "hubmis.west")

@@ -156,6 +156,11 @@ func RunPoller(ctx context.Context, cfg *config.Config, opts Options) error {
 				fail(fmt.Errorf("HUBmis egress %s: %w", cfg.HUBmisEgress, err))
 			}
 		}()
+		var ids []string
+		for _, r := range hubmisRuns {
+			ids = append(ids, r.t.ID)
+		}
+		wg.Go(func() { warnUnpolledHUBmis(ctx, leases, egress, cfg.HUBmisEgress, ids, 2*cfg.LeaseTTL, log) })
 	}
 	if err := observePoller(b, cfg, stores, datahubSources); err != nil {
 		return err
@@ -179,6 +184,45 @@ func RunPoller(ctx context.Context, cfg *config.Config, opts Options) error {
 	errsMu.Lock()
 	defer errsMu.Unlock()
 	return errors.Join(errs...)
+}
+
+// warnUnpolledHUBmis warns, while this poller is a standby for the HUBmis
+// egress, of its HUBmis tenants that nobody polls: the egress holder does not
+// list them (the pollers sharing hubmis_egress were given different tenants),
+// so they wait until this poller takes the egress over. A tenant must be
+// found unpolled at two checks in a row, so that a holder still starting its
+// tenants is not taken for one that lacks them; each is told once until it
+// is polled again.
+func warnUnpolledHUBmis(ctx context.Context, leases jetstream.KeyValue, egress *lease.Lease, name string, tenants []string, every time.Duration, log *slog.Logger) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	seen, told := map[string]bool{}, map[string]bool{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		holder, ok, err := lease.Read(ctx, leases, lease.HUBmisEgressName(name))
+		if err != nil || !ok || egress.Held() || time.Now().After(holder.Until) {
+			clear(seen)
+			continue
+		}
+		for _, id := range tenants {
+			rec, ok, err := lease.Read(ctx, leases, "hubmis."+id)
+			unpolled := err == nil && (!ok || time.Now().After(rec.Until))
+			switch {
+			case !unpolled:
+				seen[id], told[id] = false, false
+			case !seen[id]:
+				seen[id] = true
+			case !told[id]:
+				told[id] = true
+				log.Warn("HUBmis tenant not polled: the poller holding the HUBmis egress does not list it; pollers sharing hubmis_egress must list the same HUBmis tenants",
+					slog.String("tenant", id), slog.String("hubmis_egress", name), slog.String("egress_holder", holder.Holder))
+			}
+		}
+	}
 }
 
 // observePoller reports the held change sets, the DataHub cursors' ages and
