@@ -3,8 +3,9 @@
 // which may hold a pupil's or a teacher's email, out of every span
 // ([NewTransport]); sending a request and reading its answer within bounds
 // ([Send], with a bearer token renewed once on a 401 by [SendWithToken]);
-// and the mechanics of their errors: the message of an error answer with
-// emails redacted ([ErrorMessage], [AnswerText]), Retry-After
+// caching an OAuth 2 client-credentials token by the client's clock
+// ([TokenCache]); and the mechanics of their errors: the message of an error
+// answer with emails redacted ([ErrorMessage], [AnswerText]), Retry-After
 // ([ParseRetryAfter]), a failure to get an answer ([TransportError]) and
 // whether it is worth another try ([IsTransient]).
 //
