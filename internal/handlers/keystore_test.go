@@ -3,30 +3,20 @@ package handlers_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rollcall/rollcall/internal/events"
+	"github.com/rollcall/rollcall/internal/fakeclock"
 	"github.com/rollcall/rollcall/internal/handlers"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+type fakeClock = fakeclock.Clock
 
 func TestKeyStoreClaimsSerialiseAndNewestWins(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
-	clock := &fakeClock{t: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)}
+	clock := fakeclock.New(time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC))
 	a := handlers.NewKeyStore(b.res.State, "worker-a", 30*time.Second, clock.Now)
 	other := handlers.NewKeyStore(b.res.State, "worker-b", 30*time.Second, clock.Now)
 	s := newSchool("alpha", 1)
@@ -44,7 +34,7 @@ func TestKeyStoreClaimsSerialiseAndNewestWins(t *testing.T) {
 	}
 	// The holder dies; after the TTL another worker takes the key over, and
 	// the first one's late release is refused.
-	clock.Add(31 * time.Second)
+	clock.Advance(31 * time.Second)
 	lease2, err := other.Claim(ctx, v2)
 	if err != nil {
 		t.Fatalf("claim after expiry: %v", err)

@@ -20,33 +20,18 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/rollcall/rollcall/internal/fakeclock"
 )
 
 // testSecret has characters that query escaping changes, so that both of its
 // forms can be looked for in error texts.
 const testSecret = "s3cr&t/+=?"
 
-// testClock is an injected clock that moves only when the test says so.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// testClock is the injected clock tests move by hand.
+type testClock = fakeclock.Clock
 
-func newTestClock() *testClock {
-	return &testClock{t: time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newTestClock() *testClock { return fakeclock.New(time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)) }
 
 // tokenEndpoint is a client-credentials token endpoint on loopback. Unless
 // answer is set, it checks the credentials (HTTP Basic) and issues "tok-1",

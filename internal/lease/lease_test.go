@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/rollcall/rollcall/internal/eventually"
+	"github.com/rollcall/rollcall/internal/fakeclock"
 	"github.com/rollcall/rollcall/internal/lease"
 	"github.com/rollcall/rollcall/internal/natstest"
 )
@@ -70,20 +71,10 @@ func newLease(t *testing.T, kv jetstream.KeyValue, holder string, ttl time.Durat
 	return l
 }
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type fakeClock = fakeclock.Clock
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	return fakeclock.New(time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC))
 }
 
 func TestNewNamesEveryBadSetting(t *testing.T) {
@@ -126,7 +117,7 @@ func TestAcquireRenewReleaseByCompareAndSet(t *testing.T) {
 	}
 
 	// A renewal extends Until and keeps Acquired.
-	clock.Add(5 * time.Second)
+	clock.Advance(5 * time.Second)
 	if err := a.Renew(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -136,11 +127,11 @@ func TestAcquireRenewReleaseByCompareAndSet(t *testing.T) {
 	}
 
 	// Exactly at Until the lease still holds; just after, it is free.
-	clock.Add(ttl)
+	clock.Advance(ttl)
 	if held, _ := other.TryAcquire(ctx); held {
 		t.Fatal("acquired at Until, want only after it")
 	}
-	clock.Add(time.Millisecond)
+	clock.Advance(time.Millisecond)
 	if held, err := other.TryAcquire(ctx); err != nil || !held {
 		t.Fatalf("acquire after expiry: %v %v", held, err)
 	}
@@ -156,7 +147,7 @@ func TestAcquireRenewReleaseByCompareAndSet(t *testing.T) {
 
 	// A holder that has not noticed its loss cannot release the new
 	// holder's lease.
-	clock.Add(ttl + time.Second)
+	clock.Advance(ttl + time.Second)
 	if held, err := a.TryAcquire(ctx); err != nil || !held {
 		t.Fatalf("acquire after expiry: %v %v", held, err)
 	}
@@ -198,13 +189,13 @@ func TestRecordWithOurHolderIsOurs(t *testing.T) {
 	if _, err := b.kv.Update(ctx, "datahub.alpha", entry.Value(), entry.Revision()); err != nil {
 		t.Fatal(err)
 	}
-	clock.Add(time.Second)
+	clock.Advance(time.Second)
 	if err := a.Renew(ctx); err != nil {
 		t.Fatalf("renew over our own newer record: %v", err)
 	}
 
 	// The same holder restarting takes its own unexpired lease back.
-	clock.Add(time.Second)
+	clock.Advance(time.Second)
 	restarted := newLease(t, b.kv, "poller-a", 15*time.Second, clock.Now)
 	if held, err := restarted.TryAcquire(ctx); err != nil || !held {
 		t.Fatalf("restarted holder: %v %v", held, err)
@@ -278,7 +269,7 @@ func TestConcurrentAcquireYieldsOneHolder(t *testing.T) {
 				}
 			}
 		} else {
-			clock.Add(ttl + time.Second)
+			clock.Advance(ttl + time.Second)
 		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/rollcall/rollcall/internal/fakeclock"
 )
 
 // TestMain fails the package if a test leaves goroutines behind: a response
@@ -108,27 +110,10 @@ func (f *fakeHUBmis) seen() []*http.Request {
 	return append([]*http.Request(nil), f.requests...)
 }
 
-// testClock is a settable clock.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// testClock is the injected clock tests move by hand.
+type testClock = fakeclock.Clock
 
-func newTestClock() *testClock {
-	return &testClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newTestClock() *testClock { return fakeclock.New(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)) }
 
 // testBundle is a client of a fake, with a fake clock whose sleeps are
 // recorded and advance the clock instead of waiting.

@@ -8,34 +8,18 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/rollcall/rollcall/internal/fakeclock"
 )
 
 var httpClient = &http.Client{Timeout: 5 * time.Second}
 
-// fakeClock is an injected clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// fakeClock is the injected clock tests move by hand.
+type fakeClock = fakeclock.Clock
 
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *fakeClock { return fakeclock.New(time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)) }
 
 // harness is one simulator on a fake clock with a token, closed when the test ends.
 type harness struct {

@@ -7,36 +7,20 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/rollcall/rollcall/internal/fakeclock"
 )
 
 var httpClient = &http.Client{Timeout: 5 * time.Second}
 
-// fakeClock is an injected clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// fakeClock is the injected clock tests move by hand.
+type fakeClock = fakeclock.Clock
 
 // newClock starts on Monday 2 March 2026, 08:00 UTC (08:00 in London, before the clocks
 // change on 29 March).
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *fakeClock { return fakeclock.New(time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)) }
 
 // harness is one simulator on a fake clock with a token, closed when the test ends.
 type harness struct {
