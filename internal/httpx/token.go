@@ -176,6 +176,9 @@ func (tc *TokenCache) Token(ctx context.Context) (*oauth2.Token, error) {
 	return tok, nil
 }
 
+// TokenURL is where the cache fetches tokens.
+func (tc *TokenCache) TokenURL() string { return tc.cfg.Credentials.TokenURL }
+
 // Drop forgets tok if it is still the cached token. A token refused by the
 // API is dropped so the next call fetches a new one; comparing first keeps
 // concurrent calls that were refused the same token from dropping the new one

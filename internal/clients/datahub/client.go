@@ -125,7 +125,7 @@ type Client struct {
 	lists       *url.URL
 	district    string // Config.District
 	http        *http.Client
-	tokens      *tokenCache
+	tokens      *httpx.TokenCache
 	limit       int
 	now         func() time.Time
 	maxAttempts int

@@ -20,8 +20,8 @@ func TestNewValidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.api.String() != "https://datahub.example.org/datahub/services/v1" || c.limit != PageLimitDefault ||
-		c.tokens.conf.TokenURL != "https://datahub.example.org/datahub/oauth/token" {
-		t.Errorf("defaults: api %s, limit %d, token %s", c.api, c.limit, c.tokens.conf.TokenURL)
+		c.tokens.TokenURL() != "https://datahub.example.org/datahub/oauth/token" {
+		t.Errorf("defaults: api %s, limit %d, token %s", c.api, c.limit, c.tokens.TokenURL())
 	}
 	for tp, want := range map[string]string{
 		"oauth/auth":                  "https://datahub.example.org/datahub/oauth/auth",
@@ -31,7 +31,7 @@ func TestNewValidates(t *testing.T) {
 		cfg := good
 		cfg.TokenPath = tp
 		c, err := New(cfg)
-		if err != nil || c.tokens.conf.TokenURL != want {
+		if err != nil || c.tokens.TokenURL() != want {
 			t.Errorf("TokenPath %q: %v, %v", tp, c, err)
 		}
 	}

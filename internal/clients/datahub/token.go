@@ -11,14 +11,8 @@ import (
 	"github.com/rollcall/rollcall/internal/httpx"
 )
 
-// tokenCache is the client's [httpx.TokenCache] with DataHub's policies, and
-// the credentials config it was built from.
-type tokenCache struct {
-	*httpx.TokenCache
-	conf clientcredentials.Config
-}
-
-func newTokenCache(tokenURL *url.URL, clientID, clientSecret string, hc *http.Client, now func() time.Time) *tokenCache {
+// newTokenCache is the client's token cache with DataHub's policies.
+func newTokenCache(tokenURL *url.URL, clientID, clientSecret string, hc *http.Client, now func() time.Time) *httpx.TokenCache {
 	conf := clientcredentials.Config{
 		ClientID:     clientID,
 		ClientSecret: clientSecret,
@@ -28,7 +22,7 @@ func newTokenCache(tokenURL *url.URL, clientID, clientSecret string, hc *http.Cl
 		// failure.
 		AuthStyle: oauth2.AuthStyleInHeader,
 	}
-	return &tokenCache{conf: conf, TokenCache: httpx.NewTokenCache(httpx.TokenCacheConfig{
+	return httpx.NewTokenCache(httpx.TokenCacheConfig{
 		Credentials:    conf,
 		HTTPClient:     hc,
 		Now:            now,
@@ -40,7 +34,7 @@ func newTokenCache(tokenURL *url.URL, clientID, clientSecret string, hc *http.Cl
 		},
 		MalformedFunc: func(where string) error { return malformed(where, "no usable access token") },
 		Prefix:        "datahub",
-	})}
+	})
 }
 
 // renewAfter renews a token a tenth of its life before it expires, at most a

@@ -177,7 +177,7 @@ type Client struct {
 	realm        string
 	academicYear string
 	http         *http.Client
-	tokens       *tokenCache
+	tokens       *httpx.TokenCache
 	pageSize     int
 	now          func() time.Time
 	scale        float64

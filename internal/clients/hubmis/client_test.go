@@ -21,14 +21,14 @@ func TestNewValidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.base.String() != "https://api.hubmis.com" || c.pageSize != PageSizeDefault ||
-		c.tokens.conf.TokenURL != "https://api.hubmis.com/api/v1/token" || c.scale != 1 ||
+		c.tokens.TokenURL() != "https://api.hubmis.com/api/v1/token" || c.scale != 1 ||
 		c.IPLimiter() != SharedIPLimiter(1) {
-		t.Errorf("defaults: base %s, page size %d, token %s, scale %v", c.base, c.pageSize, c.tokens.conf.TokenURL, c.scale)
+		t.Errorf("defaults: base %s, page size %d, token %s, scale %v", c.base, c.pageSize, c.tokens.TokenURL(), c.scale)
 	}
 	// A BaseURL that already names the API prefix does not get it twice.
 	cfg := good
 	cfg.BaseURL = "https://api.hubmis.com/api/v1/"
-	if c, err := New(cfg); err != nil || c.tokens.conf.TokenURL != "https://api.hubmis.com/api/v1/token" {
+	if c, err := New(cfg); err != nil || c.tokens.TokenURL() != "https://api.hubmis.com/api/v1/token" {
 		t.Errorf("BaseURL with /api/v1: %v", err)
 	}
 

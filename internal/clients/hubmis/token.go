@@ -19,17 +19,10 @@ const (
 	tokenRenewAt = 0.8
 )
 
-// tokenCache is the client's [httpx.TokenCache] with HUBmis's policies, and
-// the credentials config it was built from.
-type tokenCache struct {
-	*httpx.TokenCache
-	conf clientcredentials.Config
-}
-
 // newTokenCache returns c's token cache. The token request is rate limited
 // like any other (c.acquire), since HUBmis's per-IP limit counts every
 // request.
-func newTokenCache(c *Client, tokenURL *url.URL, clientID, clientSecret string) *tokenCache {
+func newTokenCache(c *Client, tokenURL *url.URL, clientID, clientSecret string) *httpx.TokenCache {
 	conf := clientcredentials.Config{
 		ClientID:     clientID,
 		ClientSecret: clientSecret,
@@ -40,7 +33,7 @@ func newTokenCache(c *Client, tokenURL *url.URL, clientID, clientSecret string) 
 		// which would spend a second request of the budget.
 		AuthStyle: oauth2.AuthStyleInParams,
 	}
-	return &tokenCache{conf: conf, TokenCache: httpx.NewTokenCache(httpx.TokenCacheConfig{
+	return httpx.NewTokenCache(httpx.TokenCacheConfig{
 		Credentials:    conf,
 		HTTPClient:     c.http,
 		Now:            c.now,
@@ -55,7 +48,7 @@ func newTokenCache(c *Client, tokenURL *url.URL, clientID, clientSecret string) 
 		Prefix:        "hubmis",
 		// The secret travels form-encoded in the body.
 		Redact: []string{url.QueryEscape(clientSecret)},
-	})}
+	})
 }
 
 // renewAfter renews a token after tokenRenewAt of its life. The life in an
