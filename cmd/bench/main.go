@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -137,7 +138,7 @@ func run(o suites) error {
 	}
 	if o.only == "" || o.only == "hubmis" {
 		hubmisDiff(rep)
-		if err := hubmisSnapshotCost(ctx, js, rep); err != nil {
+		if err := hubmisSnapshotCost(ctx, js, res, rep, concurrency); err != nil {
 			return err
 		}
 	}
@@ -349,24 +350,54 @@ func workerRun(ctx context.Context, js jetstream.JetStream, res *events.Resource
 	case <-time.After(time.Minute):
 		return throughput{}, 0, fmt.Errorf("publish did not complete")
 	}
-	c, err := class.New(sim.URL(), "bench-key")
+	run, err := applyAll(ctx, js, res, tenant, sim, n, concurrency)
 	if err != nil {
 		return throughput{}, 0, err
 	}
-	var applied atomic.Int64
+	if run.results[handlers.ResultApplied] != n {
+		return throughput{}, 0, fmt.Errorf("%s: %d of %d messages applied: %v", tenant, run.results[handlers.ResultApplied], n, run.results)
+	}
+	return run.throughput, run.callsPerMsg, nil
+}
+
+// workerRunResult is what applyAll measured.
+type workerRunResult struct {
+	throughput
+	callsPerMsg float64
+	// results counts the deliveries by result, retries included.
+	results map[handlers.Result]int
+}
+
+// applyAll runs a worker for tenant's messages, already in the stream,
+// against sim, and times it until n messages ended (applied, skipped or
+// dead-lettered).
+func applyAll(ctx context.Context, js jetstream.JetStream, res *events.Resources, tenant string, sim *classtest.Server, n, concurrency int) (workerRunResult, error) {
+	c, err := class.New(sim.URL(), "bench-key")
+	if err != nil {
+		return workerRunResult{}, err
+	}
+	var mu sync.Mutex
+	results := map[handlers.Result]int{}
+	ended := 0
 	allDone := make(chan struct{})
 	w, err := handlers.New(handlers.Config{
 		JS: js, Resources: res, Concurrency: concurrency,
 		Tenants: []handlers.Tenant{{ID: tenant, Class: c, Timezone: "Europe/London"}},
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		OnOutcome: func(o handlers.Outcome) {
-			if o.Result == handlers.ResultApplied && applied.Add(1) == int64(n) {
-				close(allDone)
+			mu.Lock()
+			defer mu.Unlock()
+			results[o.Result]++
+			switch o.Result {
+			case handlers.ResultApplied, handlers.ResultSkipped, handlers.ResultDead:
+				if ended++; ended == n {
+					close(allDone)
+				}
 			}
 		},
 	})
 	if err != nil {
-		return throughput{}, 0, err
+		return workerRunResult{}, err
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	stopped := make(chan error, 1)
@@ -376,13 +407,21 @@ func workerRun(ctx context.Context, js jetstream.JetStream, res *events.Resource
 	case <-allDone:
 	case <-time.After(10 * time.Minute):
 		cancel()
-		return throughput{}, 0, fmt.Errorf("%s: %d of %d applied within 10 minutes", tenant, applied.Load(), n)
+		<-stopped
+		mu.Lock()
+		defer mu.Unlock()
+		return workerRunResult{}, fmt.Errorf("%s: %d of %d messages ended within 10 minutes: %v", tenant, ended, n, results)
 	}
 	elapsed, cpu := time.Since(start), processCPU()-cpu0
 	cancel()
 	if err := <-stopped; err != nil {
-		return throughput{}, 0, err
+		return workerRunResult{}, err
 	}
-	return throughput{perSecond: float64(n) / elapsed.Seconds(), cpu: cpu / time.Duration(n)},
-		float64(sim.Stats().Requests) / float64(n), nil
+	mu.Lock()
+	defer mu.Unlock()
+	return workerRunResult{
+		throughput:  throughput{perSecond: float64(n) / elapsed.Seconds(), cpu: cpu / time.Duration(n)},
+		callsPerMsg: float64(sim.Stats().Requests) / float64(n),
+		results:     maps.Clone(results),
+	}, nil
 }
