@@ -162,7 +162,11 @@ func diffPeakHeap(prev, next *hubmissource.Snapshot) uint64 {
 // hubmisSnapshotCost takes the first snapshot of the reference school (1,500
 // students, 150 staff, 300 sets) from a time-scaled simulator and compares
 // the requests it took with the fewest the documented paging allows.
-func hubmisSnapshotCost(ctx context.Context, js jetstream.JetStream, res *events.Resources, rep *report, concurrency int) error {
+//
+// Then it times the worker applying that first sync, and the same school's
+// first sync again, as a second tenant, with latency added to every Class
+// call.
+func hubmisSnapshotCost(ctx context.Context, js jetstream.JetStream, res *events.Resources, rep *report, concurrency int, latency time.Duration) error {
 	const scale = 500
 	mis := hubmistest.New(hubmistest.Options{Seed: 11, TimeScale: scale})
 	defer mis.Close()
@@ -180,10 +184,12 @@ func hubmisSnapshotCost(ctx context.Context, js jetstream.JetStream, res *events
 	if err != nil {
 		return err
 	}
-	src := hubmissource.New(hubmissource.Config{Tenant: "reference", API: hubmissource.ClientAPI{C: client}, JS: js,
-		Snapshots: snaps, Held: held, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	source := func(tenant string) *hubmissource.Source {
+		return hubmissource.New(hubmissource.Config{Tenant: tenant, API: hubmissource.ClientAPI{C: client}, JS: js,
+			Snapshots: snaps, Held: held, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}
 	mem := startMemPeak()
-	cycle, err := src.Cycle(ctx)
+	cycle, err := source("reference").Cycle(ctx)
 	if err != nil {
 		return err
 	}
@@ -209,7 +215,14 @@ func hubmisSnapshotCost(ctx context.Context, js jetstream.JetStream, res *events
 	rep.add("HUBmis first snapshot, reference school", fmt.Sprintf("%d requests", cycle.Requests),
 		fmt.Sprintf("minimum %d (%.3f×); aim ≤ 1.1×", minimum, ratio), aim(ratio <= 1.1))
 	rep.add("peak memory: HUBmis poller (first snapshot)", memText, "", "")
-	return workerFirstSync(ctx, js, res, rep, "reference", cycle.Published, concurrency)
+	if err := workerFirstSync(ctx, js, res, rep, "reference", cycle.Published, concurrency, 0); err != nil {
+		return err
+	}
+	again, err := source("reference-latency").Cycle(ctx)
+	if err != nil {
+		return err
+	}
+	return workerFirstSync(ctx, js, res, rep, "reference-latency", again.Published, concurrency, latency)
 }
 
 // workerFirstSync times the worker applying a school's first sync, the
@@ -217,7 +230,7 @@ func hubmisSnapshotCost(ctx context.Context, js jetstream.JetStream, res *events
 // (mostly enrollments, each a read of the class's enrollments and a post),
 // unlike the class creations of the throughput runs. Enrollments whose class
 // is not there yet go back to the stream and count as retries.
-func workerFirstSync(ctx context.Context, js jetstream.JetStream, res *events.Resources, rep *report, tenant string, published, concurrency int) error {
+func workerFirstSync(ctx context.Context, js jetstream.JetStream, res *events.Resources, rep *report, tenant string, published, concurrency int, latency time.Duration) error {
 	info, err := res.Stream.Info(ctx, jetstream.WithSubjectFilter(events.TenantSubjects(tenant)))
 	if err != nil {
 		return err
@@ -233,6 +246,9 @@ func workerFirstSync(ctx context.Context, js jetstream.JetStream, res *events.Re
 	sim := classtest.New(classtest.Options{Seed: 1})
 	defer sim.Close()
 	sim.AddKey("bench-key")
+	if latency > 0 {
+		sim.SetFaults(classtest.Faults{Latency: latency})
+	}
 	run, err := applyAll(ctx, js, res, tenant, sim, published, concurrency)
 	if err != nil {
 		return err
@@ -240,10 +256,22 @@ func workerFirstSync(ctx context.Context, js jetstream.JetStream, res *events.Re
 	if dead := run.results[handlers.ResultDead]; dead > 0 {
 		return fmt.Errorf("first sync of %s: %d messages dead-lettered", tenant, dead)
 	}
-	fmt.Printf("%-58s %s, %.1f Class calls/msg, %d deliveries retried  (%s)\n",
-		fmt.Sprintf("worker, first sync of the reference school, concurrency %d", concurrency), run.throughput,
-		run.callsPerMsg, run.results[handlers.ResultRetry], mix)
-	rep.add("worker, first sync of the reference school", run.throughput.String(),
-		fmt.Sprintf("%d messages (%s), %.1f Class calls/msg, %d retried", published, mix, run.callsPerMsg, run.results[handlers.ResultRetry]), "")
+	retried := run.results[handlers.ResultRetry]
+	if latency == 0 {
+		fmt.Printf("%-58s %s, %.1f Class calls/msg, %d deliveries retried  (%s)\n",
+			fmt.Sprintf("worker, first sync of the reference school, concurrency %d", concurrency), run.throughput,
+			run.callsPerMsg, retried, mix)
+		rep.add("worker, first sync of the reference school, no Class latency", run.throughput.String(),
+			fmt.Sprintf("%d messages (%s), %.1f Class calls/msg, %d retried", published, mix, run.callsPerMsg, retried), "")
+		return nil
+	}
+	// Every message waits for its Class calls one after another, so the
+	// bound is the concurrency over the time of a message's calls.
+	bound := float64(concurrency) / (latency.Seconds() * run.callsPerMsg)
+	fmt.Printf("%-58s %9.0f msg/s  (%.0f%% of the %.0f msg/s bound = %d / (%s × %.1f calls); %d retried)\n",
+		fmt.Sprintf("worker, first sync of the reference school, %s latency", latency), run.perSecond,
+		100*run.perSecond/bound, bound, concurrency, latency, run.callsPerMsg, retried)
+	rep.add(fmt.Sprintf("worker, first sync of the reference school, %s Class latency", latency), fmt.Sprintf("%.0f msg/s", run.perSecond),
+		fmt.Sprintf("concurrency / (latency × calls/msg) = %.0f msg/s (%.0f%%)", bound, 100*run.perSecond/bound), "")
 	return nil
 }

@@ -138,7 +138,7 @@ func run(o suites) error {
 	}
 	if o.only == "" || o.only == "hubmis" {
 		hubmisDiff(rep)
-		if err := hubmisSnapshotCost(ctx, js, res, rep, concurrency); err != nil {
+		if err := hubmisSnapshotCost(ctx, js, res, rep, concurrency, latency); err != nil {
 			return err
 		}
 	}
