@@ -188,8 +188,16 @@ func hubmisSnapshotCost(ctx context.Context, js jetstream.JetStream, res *events
 		return hubmissource.New(hubmissource.Config{Tenant: tenant, API: hubmissource.ClientAPI{C: client}, JS: js,
 			Snapshots: snaps, Held: held, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	}
+	stored0, err := storedBytes(ctx, res)
+	if err != nil {
+		return err
+	}
 	mem := startMemPeak()
 	cycle, err := source("reference").Cycle(ctx)
+	if err != nil {
+		return err
+	}
+	stored1, err := storedBytes(ctx, res)
 	if err != nil {
 		return err
 	}
@@ -218,6 +226,18 @@ func hubmisSnapshotCost(ctx context.Context, js jetstream.JetStream, res *events
 	if err := workerFirstSync(ctx, js, res, rep, "reference", cycle.Published, concurrency, 0); err != nil {
 		return err
 	}
+	stored2, err := storedBytes(ctx, res)
+	if err != nil {
+		return err
+	}
+	// What the school's first sync leaves in JetStream, per change message:
+	// the message itself, and once applied its key's record (the desired
+	// state, kept for replay) and its audit records.
+	perMsg := func(before, after uint64) uint64 { return (after - before) / uint64(max(cycle.Published, 1)) }
+	storage := fmt.Sprintf("%d B in PROVISION, %d B in PROVISION_STATE, %d B in PROVISION_AUDIT",
+		perMsg(stored0.provision, stored1.provision), perMsg(stored1.state, stored2.state), perMsg(stored1.audit, stored2.audit))
+	fmt.Printf("%-58s %s\n", "  stored per change message of that first sync", storage)
+	rep.add("stored per change message (reference school's first sync)", storage, "", "")
 	again, err := source("reference-latency").Cycle(ctx)
 	if err != nil {
 		return err
@@ -274,4 +294,27 @@ func workerFirstSync(ctx context.Context, js jetstream.JetStream, res *events.Re
 	rep.add(fmt.Sprintf("worker, first sync of the reference school, %s Class latency", latency), fmt.Sprintf("%.0f msg/s", run.perSecond),
 		fmt.Sprintf("concurrency / (latency × calls/msg) = %.0f msg/s (%.0f%%)", bound, 100*run.perSecond/bound), "")
 	return nil
+}
+
+// stored is the bytes JetStream holds in the system's streams and buckets.
+type stored struct{ provision, state, audit uint64 }
+
+func storedBytes(ctx context.Context, res *events.Resources) (stored, error) {
+	var out stored
+	for _, s := range []struct {
+		stream jetstream.Stream
+		bytes  *uint64
+	}{{res.Stream, &out.provision}, {res.Audit, &out.audit}} {
+		info, err := s.stream.Info(ctx)
+		if err != nil {
+			return out, err
+		}
+		*s.bytes = info.State.Bytes
+	}
+	st, err := res.State.Status(ctx)
+	if err != nil {
+		return out, err
+	}
+	out.state = st.Bytes()
+	return out, nil
 }
