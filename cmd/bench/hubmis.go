@@ -159,18 +159,31 @@ func diffPeakHeap(prev, next *hubmissource.Snapshot) uint64 {
 	return peak.Load()
 }
 
-// hubmisSnapshotCost takes the first snapshot of the reference school (1,500
-// students, 150 staff, 300 sets) from a time-scaled simulator and compares
+// school is the size of a simulated HUBmis school.
+type school struct{ students, staff, sets int }
+
+// referenceSchool is the school the HUBmis figures are taken on.
+var referenceSchool = school{students: 1500, staff: 150, sets: 300}
+
+func (s school) String() string {
+	if s == referenceSchool {
+		return "the reference school"
+	}
+	return fmt.Sprintf("a school of %d students", s.students)
+}
+
+// hubmisSnapshotCost takes the first snapshot of a school (in the bench the
+// reference school: 1,500 students, 150 staff, 300 sets) from a time-scaled simulator and compares
 // the requests it took with the fewest the documented paging allows.
 //
 // Then it times the worker applying that first sync, and the same school's
 // first sync again, as a second tenant, with latency added to every Class
 // call.
-func hubmisSnapshotCost(ctx context.Context, js jetstream.JetStream, res *events.Resources, rep *report, concurrency int, latency time.Duration) error {
+func hubmisSnapshotCost(ctx context.Context, js jetstream.JetStream, res *events.Resources, rep *report, sch school, concurrency int, latency time.Duration) error {
 	const scale = 500
 	mis := hubmistest.New(hubmistest.Options{Seed: 11, TimeScale: scale})
 	defer mis.Close()
-	mis.Populate(1500, 150, 300, 3)
+	mis.Populate(sch.students, sch.staff, sch.sets, 3)
 	client, err := hubmis.New(hubmis.Config{BaseURL: mis.URL(), ClientID: mis.ClientID(), ClientSecret: mis.ClientSecret(),
 		Realm: mis.Realm(), TimeScale: scale})
 	if err != nil {
@@ -216,14 +229,14 @@ func hubmisSnapshotCost(ctx context.Context, js jetstream.JetStream, res *events
 	// Year and regional settings, the three paged lists at the largest page
 	// size, then one request per set (members) and per teacher (calendar).
 	minimum := 2 + pages(len(mis.Students())) + pages(len(mis.Staff())) + pages(sets) + sets + len(teaching)
-	fmt.Printf("%-58s %9d requests (minimum %d; %d 429s); at 12/min that is %s\n", "HUBmis first snapshot of the reference school",
+	fmt.Printf("%-58s %9d requests (minimum %d; %d 429s); at 12/min that is %s\n", "HUBmis first snapshot of "+sch.String(),
 		cycle.Requests, minimum, mis.Stats().TooMany, (time.Duration(cycle.Requests) * 5 * time.Second).Round(time.Minute))
 	fmt.Printf("%-58s %s\n", "  memory of that snapshot (with the simulator)", memText)
 	ratio := float64(cycle.Requests) / float64(minimum)
-	rep.add("HUBmis first snapshot, reference school", fmt.Sprintf("%d requests", cycle.Requests),
+	rep.add("HUBmis first snapshot, "+sch.String(), fmt.Sprintf("%d requests", cycle.Requests),
 		fmt.Sprintf("minimum %d (%.3f×); aim ≤ 1.1×", minimum, ratio), aim(ratio <= 1.1))
 	rep.add("peak memory: HUBmis poller (first snapshot)", memText, "", "")
-	if err := workerFirstSync(ctx, js, res, rep, "reference", cycle.Published, concurrency, 0); err != nil {
+	if err := workerFirstSync(ctx, js, res, rep, sch, "reference", cycle.Published, concurrency, 0); err != nil {
 		return err
 	}
 	stored2, err := storedBytes(ctx, res)
@@ -237,12 +250,12 @@ func hubmisSnapshotCost(ctx context.Context, js jetstream.JetStream, res *events
 	storage := fmt.Sprintf("%d B in PROVISION, %d B in PROVISION_STATE, %d B in PROVISION_AUDIT",
 		perMsg(stored0.provision, stored1.provision), perMsg(stored1.state, stored2.state), perMsg(stored1.audit, stored2.audit))
 	fmt.Printf("%-58s %s\n", "  stored per change message of that first sync", storage)
-	rep.add("stored per change message (reference school's first sync)", storage, "", "")
+	rep.add("stored per change message ("+sch.String()+"'s first sync)", storage, "", "")
 	again, err := source("reference-latency").Cycle(ctx)
 	if err != nil {
 		return err
 	}
-	return workerFirstSync(ctx, js, res, rep, "reference-latency", again.Published, concurrency, latency)
+	return workerFirstSync(ctx, js, res, rep, sch, "reference-latency", again.Published, concurrency, latency)
 }
 
 // workerFirstSync times the worker applying a school's first sync, the
@@ -250,7 +263,7 @@ func hubmisSnapshotCost(ctx context.Context, js jetstream.JetStream, res *events
 // (mostly enrollments, each a read of the class's enrollments and a post),
 // unlike the class creations of the throughput runs. Enrollments whose class
 // is not there yet go back to the stream and count as retries.
-func workerFirstSync(ctx context.Context, js jetstream.JetStream, res *events.Resources, rep *report, tenant string, published, concurrency int, latency time.Duration) error {
+func workerFirstSync(ctx context.Context, js jetstream.JetStream, res *events.Resources, rep *report, sch school, tenant string, published, concurrency int, latency time.Duration) error {
 	info, err := res.Stream.Info(ctx, jetstream.WithSubjectFilter(events.TenantSubjects(tenant)))
 	if err != nil {
 		return err
@@ -279,9 +292,9 @@ func workerFirstSync(ctx context.Context, js jetstream.JetStream, res *events.Re
 	retried := run.results[handlers.ResultRetry]
 	if latency == 0 {
 		fmt.Printf("%-58s %s, %.1f Class calls/msg, %d deliveries retried  (%s)\n",
-			fmt.Sprintf("worker, first sync of the reference school, concurrency %d", concurrency), run.throughput,
+			fmt.Sprintf("worker, first sync of %s, concurrency %d", sch, concurrency), run.throughput,
 			run.callsPerMsg, retried, mix)
-		rep.add("worker, first sync of the reference school, no Class latency", run.throughput.String(),
+		rep.add(fmt.Sprintf("worker, first sync of %s, no Class latency", sch), run.throughput.String(),
 			fmt.Sprintf("%d messages (%s), %.1f Class calls/msg, %d retried", published, mix, run.callsPerMsg, retried), "")
 		return nil
 	}
@@ -289,9 +302,9 @@ func workerFirstSync(ctx context.Context, js jetstream.JetStream, res *events.Re
 	// bound is the concurrency over the time of a message's calls.
 	bound := float64(concurrency) / (latency.Seconds() * run.callsPerMsg)
 	fmt.Printf("%-58s %9.0f msg/s  (%.0f%% of the %.0f msg/s bound = %d / (%s × %.1f calls); %d retried)\n",
-		fmt.Sprintf("worker, first sync of the reference school, %s latency", latency), run.perSecond,
+		fmt.Sprintf("worker, first sync of %s, %s latency", sch, latency), run.perSecond,
 		100*run.perSecond/bound, bound, concurrency, latency, run.callsPerMsg, retried)
-	rep.add(fmt.Sprintf("worker, first sync of the reference school, %s Class latency", latency), fmt.Sprintf("%.0f msg/s", run.perSecond),
+	rep.add(fmt.Sprintf("worker, first sync of %s, %s Class latency", sch, latency), fmt.Sprintf("%.0f msg/s", run.perSecond),
 		fmt.Sprintf("concurrency / (latency × calls/msg) = %.0f msg/s (%.0f%%)", bound, 100*run.perSecond/bound), "")
 	return nil
 }

@@ -94,6 +94,7 @@ func main() {
 
 type suites struct {
 	only                     string
+	school                   school // of the HUBmis suite's snapshot; the reference school if zero
 	n, nLatency, concurrency int
 	latency                  time.Duration
 	rates                    []int
@@ -103,6 +104,9 @@ type suites struct {
 
 func run(o suites) error {
 	n, nLatency, concurrency, latency := o.n, o.nLatency, o.concurrency, o.latency
+	if o.school == (school{}) {
+		o.school = referenceSchool
+	}
 	dir, err := os.MkdirTemp("", "rollcall-bench-")
 	if err != nil {
 		return err
@@ -138,7 +142,7 @@ func run(o suites) error {
 	}
 	if o.only == "" || o.only == "hubmis" {
 		hubmisDiff(rep)
-		if err := hubmisSnapshotCost(ctx, js, res, rep, concurrency, latency); err != nil {
+		if err := hubmisSnapshotCost(ctx, js, res, rep, o.school, concurrency, latency); err != nil {
 			return err
 		}
 	}

@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rollcall/rollcall/internal/events"
+	"github.com/rollcall/rollcall/internal/natstest"
 )
 
 // TestWorkerSuiteRuns runs the worker suite at a tiny size: the bench must
@@ -15,6 +19,34 @@ func TestWorkerSuiteRuns(t *testing.T) {
 	}
 	if err := run(suites{only: "worker", n: 200, nLatency: 64, concurrency: 8, latency: 5 * time.Millisecond}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestHUBmisSnapshotAndFirstSyncRun takes a small school's first snapshot
+// and has the worker apply it, with and without Class latency: the suite
+// fails if a message is dead-lettered or never ends.
+func TestHUBmisSnapshotAndFirstSyncRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	srv := natstest.Start(t)
+	_, js := srv.Connect(t)
+	ctx := context.Background()
+	res, err := events.EnsureResources(ctx, js, events.StreamSettings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := &report{}
+	if err := hubmisSnapshotCost(ctx, js, res, rep, school{students: 60, staff: 8, sets: 12}, 8, 2*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	rep.print(&b)
+	for _, want := range []string{"HUBmis first snapshot", "first sync of a school of 60 students, no Class latency",
+		"first sync of a school of 60 students, 2ms Class latency", "B in PROVISION_STATE"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, b.String())
+		}
 	}
 }
 
