@@ -79,13 +79,13 @@ type Stores struct {
 // EnsureStores creates or updates them.
 func EnsureStores(ctx context.Context, js jetstream.JetStream, replicas int) (*Stores, error) {
 	replicas = cmp.Or(replicas, 1)
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: CursorBucket, Description: "rollcall DataHub feed cursors", History: 5, Storage: jetstream.FileStorage, Replicas: replicas})
+	kv, err := events.EnsureBucket(ctx, js, jetstream.KeyValueConfig{Bucket: CursorBucket, Description: "rollcall DataHub feed cursors", History: 5, Storage: jetstream.FileStorage, Replicas: replicas})
 	if err != nil {
-		return nil, fmt.Errorf("ensure bucket %s: %w", CursorBucket, err)
+		return nil, err
 	}
-	obj, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: RosterBucket, Description: "rollcall DataHub roster projections", Storage: jetstream.FileStorage, Replicas: replicas})
+	obj, err := events.EnsureObjectStore(ctx, js, jetstream.ObjectStoreConfig{Bucket: RosterBucket, Description: "rollcall DataHub roster projections", Storage: jetstream.FileStorage, Replicas: replicas})
 	if err != nil {
-		return nil, fmt.Errorf("ensure object store %s: %w", RosterBucket, err)
+		return nil, err
 	}
 	held, err := valve.EnsureStore(ctx, js, replicas)
 	if err != nil {

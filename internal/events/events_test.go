@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -198,4 +200,55 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("decoded message does not validate: %v", err)
 		}
 	})
+}
+
+// Ensuring resources that are already as wanted sends no update (an update
+// races consumer creation inside nats-server); a changed setting is applied.
+func TestEnsureResourcesUpdatesOnlyWhatChanged(t *testing.T) {
+	ns := natstest.Start(t)
+	nc, js := ns.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := events.EnsureResources(ctx, js, events.StreamSettings{}); err != nil {
+		t.Fatal(err) // creates them
+	}
+	const prefix = "$JS.API.STREAM.UPDATE."
+	updates, err := nc.SubscribeSync(prefix + ">")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := events.EnsureResources(ctx, js, events.StreamSettings{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Requests of one connection arrive in order: once this change's have
+	// come, any update sent by the calls above would have come before them.
+	res, err := events.EnsureResources(ctx, js, events.StreamSettings{MaxAge: 48 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{events.StreamName: 1, events.DLQStreamName: 1, events.AuditStreamName: 1}
+	got := map[string]int{}
+	changed := fmt.Sprintf(`"max_age":%d`, int64(48*time.Hour))
+	for {
+		m, err := updates.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("updates seen %v, want %v: %v", got, want, err)
+		}
+		name := strings.TrimPrefix(m.Subject, prefix)
+		got[name]++
+		if name == events.AuditStreamName && strings.Contains(string(m.Data), changed) {
+			break // the change's last update
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("stream updates %v, want %v (only the change's)", got, want)
+	}
+	if info, err := res.Stream.Info(ctx); err != nil || info.Config.MaxAge != 48*time.Hour {
+		t.Errorf("PROVISION after the change: %v, %v", info, err)
+	}
 }

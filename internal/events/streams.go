@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -187,6 +188,13 @@ func EnsureResources(ctx context.Context, js jetstream.JetStream, settings Strea
 }
 
 func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	// A stream already as wanted is left alone: nats-server 2.15.2 updates a
+	// stream's store without the lock that creating a consumer on it takes
+	// (a data race under -race), and every binary ensures the streams at
+	// start while others create consumers.
+	if s, err := js.Stream(ctx, cfg.Name); err == nil && streamHas(s.CachedInfo().Config, cfg) {
+		return s, nil
+	}
 	var s jetstream.Stream
 	err := retryCreateRace(ctx, func() (err error) {
 		s, err = js.CreateOrUpdateStream(ctx, cfg)
@@ -199,6 +207,21 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 }
 
 func ensureBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	return EnsureBucket(ctx, js, cfg)
+}
+
+// EnsureBucket creates the KV bucket, or updates it to cfg, so that whichever
+// binary starts first sets it up and a second one starting at the same time
+// does no harm. A bucket already as wanted is left alone (see ensureStream).
+func EnsureBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	cfg.Replicas = max(cfg.Replicas, 1)
+	if kv, err := js.KeyValue(ctx, cfg.Bucket); err == nil {
+		if st, err := kv.Status(ctx); err == nil {
+			if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && bucketHas(bs.StreamInfo().Config, cfg) {
+				return kv, nil
+			}
+		}
+	}
 	var kv jetstream.KeyValue
 	err := retryCreateRace(ctx, func() (err error) {
 		kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
@@ -208,6 +231,46 @@ func ensureBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.Key
 		return nil, fmt.Errorf("ensure bucket %s: %w", cfg.Bucket, err)
 	}
 	return kv, nil
+}
+
+// EnsureObjectStore is [EnsureBucket] for an object store.
+func EnsureObjectStore(ctx context.Context, js jetstream.JetStream, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
+	cfg.Replicas = max(cfg.Replicas, 1)
+	if obj, err := js.ObjectStore(ctx, cfg.Bucket); err == nil {
+		if st, err := obj.Status(ctx); err == nil {
+			if bs, ok := st.(*jetstream.ObjectBucketStatus); ok {
+				have := bs.StreamInfo().Config
+				if have.Description == cfg.Description && have.Storage == cfg.Storage && have.Replicas == cfg.Replicas {
+					return obj, nil
+				}
+			}
+		}
+	}
+	var obj jetstream.ObjectStore
+	err := retryCreateRace(ctx, func() (err error) {
+		obj, err = js.CreateOrUpdateObjectStore(ctx, cfg)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ensure object store %s: %w", cfg.Bucket, err)
+	}
+	return obj, nil
+}
+
+// streamHas reports whether a stream's configuration already holds every
+// setting of want that this package sets.
+func streamHas(have, want jetstream.StreamConfig) bool {
+	return have.Description == want.Description && slices.Equal(have.Subjects, want.Subjects) &&
+		have.Retention == want.Retention && have.MaxAge == want.MaxAge && have.Storage == want.Storage &&
+		have.Replicas == want.Replicas && have.Discard == want.Discard &&
+		(want.Duplicates == 0 || have.Duplicates == want.Duplicates)
+}
+
+// bucketHas is [streamHas] for a bucket's stream and the settings of a
+// bucket this package sets.
+func bucketHas(have jetstream.StreamConfig, want jetstream.KeyValueConfig) bool {
+	return have.Description == want.Description && have.MaxMsgsPerSubject == int64(want.History) &&
+		have.Storage == want.Storage && have.Replicas == want.Replicas
 }
 
 // retryCreateRace retries once when two binaries raced to create the same

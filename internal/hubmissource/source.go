@@ -123,12 +123,8 @@ type Source struct {
 
 // EnsureSnapshotStore creates or updates the object store.
 func EnsureSnapshotStore(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.ObjectStore, error) {
-	obj, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: SnapshotBucket,
+	return events.EnsureObjectStore(ctx, js, jetstream.ObjectStoreConfig{Bucket: SnapshotBucket,
 		Description: "rollcall HUBmis snapshots", Storage: jetstream.FileStorage, Replicas: cmp.Or(replicas, 1)})
-	if err != nil {
-		return nil, fmt.Errorf("ensure object store %s: %w", SnapshotBucket, err)
-	}
-	return obj, nil
 }
 
 // New returns a source.

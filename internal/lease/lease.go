@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/rollcall/rollcall/internal/events"
 )
 
 // BucketName is the KV bucket holding one lease record per key.
@@ -52,19 +54,7 @@ func EnsureBucket(ctx context.Context, js jetstream.JetStream, replicas int) (je
 		Storage:     jetstream.FileStorage,
 		Replicas:    max(replicas, 1),
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
-	// Two binaries racing to create the bucket: the loser's create fails
-	// with "already in use", and its update on the second try succeeds.
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) || errors.Is(err, jetstream.ErrBucketExists) {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("ensure bucket %s: %w", BucketName, err)
-	}
-	return kv, nil
+	return events.EnsureBucket(ctx, js, cfg)
 }
 
 // HUBmisEgressName is the name of the lease that the pollers behind one

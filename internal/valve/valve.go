@@ -81,12 +81,9 @@ type Store struct{ kv jetstream.KeyValue }
 // EnsureStore creates or updates the bucket.
 func EnsureStore(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, error) {
 	cfg := jetstream.KeyValueConfig{Bucket: BucketName, Description: "rollcall held deletions awaiting approval", History: 1, Storage: jetstream.FileStorage, Replicas: cmp.Or(replicas, 1)}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
-	if errors.Is(err, jetstream.ErrBucketExists) {
-		kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
-	}
+	kv, err := events.EnsureBucket(ctx, js, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("ensure bucket %s: %w", BucketName, err)
+		return nil, err
 	}
 	return &Store{kv: kv}, nil
 }
