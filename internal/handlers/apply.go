@@ -59,6 +59,10 @@ type Applier struct {
 	Tenant   string
 	Timezone string             // the tenant's; a state's own time zone wins
 	ClassIDs jetstream.KeyValue // ext_class_id → class_id cache
+
+	// enrollmentLists shares the reads of a class's enrollments between
+	// its enrollments applied at the same time.
+	enrollmentLists sharedRead[[]class.Enrollment]
 }
 
 // Apply applies one message.
@@ -223,10 +227,14 @@ func (a *Applier) deleteClass(ctx context.Context, extClassID string) error {
 
 // upsertEnrollment reads the class's enrollments and posts or puts only what
 // differs. A POST is never repeated blindly: Class would enroll the person
-// twice, so a retry after a failed POST reads again first.
+// twice, so a retry after a failed POST reads again first. The read may be
+// shared with other enrollments of the class, but is always one sent after
+// this call began (see [sharedRead]).
 func (a *Applier) upsertEnrollment(ctx context.Context, s events.EnrollmentState) error {
 	ref := class.ClassRef{ExtClassID: s.ExtClassID}
-	list, err := a.API.ListEnrollments(ctx, ref)
+	list, err := a.enrollmentLists.Do(ctx, s.ExtClassID, func(ctx context.Context) ([]class.Enrollment, error) {
+		return a.API.ListEnrollments(ctx, ref)
+	})
 	if errors.Is(err, class.ErrNotFound) {
 		return fmt.Errorf("%w: enrollment needs class %s", ErrDependencyMissing, s.ExtClassID)
 	}

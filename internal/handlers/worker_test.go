@@ -298,3 +298,38 @@ func TestWorkerRestartedMidBatchLosesNothing(t *testing.T) {
 	b.converged(t, convergeTimeout, alpha, beta)
 	b.noDuplicates(t)
 }
+
+// The enrollments of a class applied together share their reads of the
+// class's enrollments, and still enroll each person exactly once when posts
+// take effect but answer 500 (the retry's read must see the first post).
+func TestWorkerSharesAClassEnrollmentReads(t *testing.T) {
+	b := setup(t, "alpha")
+	sim := b.sims["alpha"]
+	sim.SetFaults(classtest.Faults{Latency: 20 * time.Millisecond, AfterEffectRate: 0.2})
+	s := newSchool("alpha", 11)
+	teacher := events.UserState{ExtUserID: s.ext("teacher", 1), Email: "teacher1@alpha.example.org", FirstName: "Teacher", LastName: "One"}
+	s.teachers = append(s.teachers, teacher)
+	st := events.ClassState{ExtClassID: s.ext("section", 1), Name: "Class 1",
+		Host: events.Person{ExtPersonID: teacher.ExtUserID, Email: teacher.Email, FirstName: teacher.FirstName, LastName: teacher.LastName}}
+	gc := &genClass{state: st, enrolled: map[string]events.EnrollmentState{}}
+	s.classes[st.ExtClassID] = gc
+	s.order = append(s.order, st.ExtClassID)
+	s.emit(events.OpUpsert, st)
+	const pupils = 60
+	for i := range pupils {
+		s.enroll(gc, i)
+	}
+	b.publish(t, s.msgs)
+	b.startWorker(t)
+	b.converged(t, convergeTimeout, s)
+	b.noDuplicates(t)
+	stats := sim.Stats()
+	if stats.Faults == 0 {
+		t.Fatal("no post failed after taking effect: the test proved nothing about retries")
+	}
+	if gets := stats.ByEndpoint["GET /api/v1/class/enrollments"]; gets >= pupils {
+		t.Errorf("%d reads of the class's enrollments for %d enrollments: none was shared", gets, pupils)
+	} else {
+		t.Logf("%d reads of the class's enrollments for %d enrollments (%d faults)", gets, pupils, stats.Faults)
+	}
+}

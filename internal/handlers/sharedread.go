@@ -1,0 +1,132 @@
+package handlers
+
+import (
+	"context"
+	"sync"
+)
+
+// sharedRead lets callers that need the same read at the same time share one
+// request, without ever answering a caller with a read that was sent before
+// it asked.
+//
+// That rule is what makes sharing safe for the worker. An enrollment is
+// applied by reading its class's enrollments and posting the person only if
+// they are absent; a POST that took effect but answered 500 is found by the
+// read of the next attempt. The next attempt of a key only starts after the
+// last one ended (the key's claim), so any read sent after it asked sees
+// that POST. A read already on its way when it asked might not.
+//
+// So callers gather behind the read in flight: the first of them (the
+// round's leader) waits for that read to end, then sends one read for all of
+// them. During a school's first sync the 25 enrollments of a class arrive
+// together, and cost two or three reads instead of 25.
+type sharedRead[T any] struct {
+	mu   sync.Mutex
+	keys map[string]*readQueue[T]
+}
+
+// readQueue is one key's reads: the one being sent and the one gathering
+// callers until that ends.
+type readQueue[T any] struct {
+	sending, gathering *readRound[T]
+}
+
+// readRound is one read and the callers that share its answer.
+type readRound[T any] struct {
+	done    chan struct{}
+	callers int // guarded by sharedRead.mu
+	value   T
+	err     error
+	// abandoned: the leader's own context ended before the read answered,
+	// so err says nothing about the other callers' read.
+	abandoned bool
+}
+
+// Do returns the answer of a call of read for key sent after Do was called,
+// shared with the callers of Do for key at the same time. The value is
+// shared: callers must not modify it.
+func (s *sharedRead[T]) Do(ctx context.Context, key string, read func(context.Context) (T, error)) (T, error) {
+	for {
+		q, r, lead := s.join(key)
+		if lead {
+			s.lead(ctx, key, q, r, read)
+		}
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			var zero T
+			return zero, ctx.Err()
+		}
+		if r.abandoned {
+			if err := ctx.Err(); err != nil {
+				var zero T
+				return zero, err // this caller led, and gave up
+			}
+			continue // gather behind another leader
+		}
+		return r.value, r.err
+	}
+}
+
+// join adds the caller to key's gathering round, or starts one with the
+// caller as its leader.
+func (s *sharedRead[T]) join(key string) (*readQueue[T], *readRound[T], bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.keys == nil {
+		s.keys = map[string]*readQueue[T]{}
+	}
+	q := s.keys[key]
+	if q == nil {
+		q = &readQueue[T]{}
+		s.keys[key] = q
+	}
+	if q.gathering != nil {
+		q.gathering.callers++
+		return q, q.gathering, false
+	}
+	r := &readRound[T]{done: make(chan struct{}), callers: 1}
+	q.gathering = r
+	return q, r, true
+}
+
+// lead waits for the read in flight, then sends r's read. Until it is sent,
+// callers keep joining r; after, they gather in a new round.
+func (s *sharedRead[T]) lead(ctx context.Context, key string, q *readQueue[T], r *readRound[T], read func(context.Context) (T, error)) {
+	s.mu.Lock()
+	prev := q.sending
+	s.mu.Unlock()
+	if prev != nil {
+		select {
+		case <-prev.done:
+		case <-ctx.Done():
+			r.abandoned = true
+			s.mu.Lock()
+			q.gathering = nil
+			s.forgetIdle(key, q)
+			s.mu.Unlock()
+			close(r.done)
+			return
+		}
+	}
+	s.mu.Lock()
+	q.gathering, q.sending = nil, r
+	s.mu.Unlock()
+
+	r.value, r.err = read(ctx)
+	r.abandoned = r.err != nil && ctx.Err() != nil
+
+	s.mu.Lock()
+	q.sending = nil
+	s.forgetIdle(key, q)
+	s.mu.Unlock()
+	close(r.done)
+}
+
+// forgetIdle drops a key with no read in flight or gathering, so the map
+// holds only the classes being worked on. s.mu must be held.
+func (s *sharedRead[T]) forgetIdle(key string, q *readQueue[T]) {
+	if q.sending == nil && q.gathering == nil && s.keys[key] == q {
+		delete(s.keys, key)
+	}
+}
