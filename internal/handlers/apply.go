@@ -67,6 +67,13 @@ type Applier struct {
 
 // Apply applies one message.
 func (a *Applier) Apply(ctx context.Context, m events.Message) error {
+	return a.apply(ctx, m, false)
+}
+
+// apply applies one message; firstAttempt says that no attempt to apply its
+// key came before this one, by any worker: there is no earlier effect of it
+// in Class that a read sent before this call could miss.
+func (a *Applier) apply(ctx context.Context, m events.Message, firstAttempt bool) error {
 	switch m.Kind {
 	case events.KindUser:
 		s, err := m.User()
@@ -95,7 +102,7 @@ func (a *Applier) Apply(ctx context.Context, m events.Message) error {
 			// The class gone or the person not enrolled: either way done.
 			return ignoreNotFound(a.API.DeleteEnrollment(ctx, class.EnrollmentRef{ExtClassID: s.ExtClassID, ExtPersonID: s.ExtPersonID}))
 		}
-		return a.upsertEnrollment(ctx, s)
+		return a.upsertEnrollment(ctx, s, firstAttempt)
 	case events.KindSchedule:
 		s, err := m.Schedule()
 		if err != nil {
@@ -228,11 +235,11 @@ func (a *Applier) deleteClass(ctx context.Context, extClassID string) error {
 // upsertEnrollment reads the class's enrollments and posts or puts only what
 // differs. A POST is never repeated blindly: Class would enroll the person
 // twice, so a retry after a failed POST reads again first. The read may be
-// shared with other enrollments of the class, but is always one sent after
-// this call began (see [sharedRead]).
-func (a *Applier) upsertEnrollment(ctx context.Context, s events.EnrollmentState) error {
+// shared with other enrollments of the class; it is one sent after this call
+// began, unless this is the key's first attempt (see [sharedRead]).
+func (a *Applier) upsertEnrollment(ctx context.Context, s events.EnrollmentState, firstAttempt bool) error {
 	ref := class.ClassRef{ExtClassID: s.ExtClassID}
-	list, err := a.enrollmentLists.Do(ctx, s.ExtClassID, func(ctx context.Context) ([]class.Enrollment, error) {
+	list, err := a.enrollmentLists.Do(ctx, s.ExtClassID, firstAttempt, func(ctx context.Context) ([]class.Enrollment, error) {
 		return a.API.ListEnrollments(ctx, ref)
 	})
 	if errors.Is(err, class.ErrNotFound) {

@@ -206,7 +206,7 @@ func (h *tenantHandler) Handle(msg *message.Message) error {
 		return nil
 	}
 
-	applyErr := h.applyWithQuickRetries(ctx, m)
+	applyErr := h.applyWithQuickRetries(ctx, m, lease.FirstAttempt())
 	// The release must happen even when the handler's time ran out.
 	relCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -231,7 +231,10 @@ func (h *tenantHandler) Handle(msg *message.Message) error {
 	return nil
 }
 
-func (h *tenantHandler) applyWithQuickRetries(ctx context.Context, m events.Message) error {
+// applyWithQuickRetries applies m, retrying transient faults a few times;
+// only the first try of a key's first attempt counts as one with nothing
+// before it.
+func (h *tenantHandler) applyWithQuickRetries(ctx context.Context, m events.Message, firstAttempt bool) error {
 	b := &retryAfterBackOff{BackOff: backoff.WithContext(backoff.WithMaxRetries(&backoff.ExponentialBackOff{
 		InitialInterval:     h.w.retry.QuickRetryMax / 8,
 		RandomizationFactor: backoff.DefaultRandomizationFactor,
@@ -241,7 +244,8 @@ func (h *tenantHandler) applyWithQuickRetries(ctx context.Context, m events.Mess
 		Clock:               backoff.SystemClock,
 	}, uint64(h.w.retry.QuickRetries)), ctx)}
 	return backoff.Retry(func() error {
-		err := h.applier.Apply(ctx, m)
+		err := h.applier.apply(ctx, m, firstAttempt)
+		firstAttempt = false
 		if err == nil || !class.IsRetryable(err) {
 			return backoff.Permanent(err)
 		}

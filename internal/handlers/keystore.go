@@ -121,7 +121,14 @@ type Lease struct {
 	rev       uint64
 	rec       KeyRecord
 	msg       events.Message
+	// created: this claim created the key's record, so no worker ever
+	// attempted the key before (every attempt claims first).
+	created bool
 }
+
+// FirstAttempt reports whether no attempt to apply the key came before this
+// claim's, by any worker.
+func (l *Lease) FirstAttempt() bool { return l.created }
 
 // casAttempts bounds the compare-and-set loop; losing it this often means
 // heavy contention, and the message is simply retried later.
@@ -172,7 +179,8 @@ func (s *KeyStore) Claim(ctx context.Context, m events.Message) (*Lease, error) 
 		if err != nil {
 			return nil, err
 		}
-		if rev == 0 {
+		created := rev == 0
+		if created {
 			rev, err = s.kv.Create(ctx, bucketKey, value)
 		} else {
 			rev, err = s.kv.Update(ctx, bucketKey, value, rev)
@@ -186,7 +194,7 @@ func (s *KeyStore) Claim(ctx context.Context, m events.Message) (*Lease, error) 
 			return nil, fmt.Errorf("claim key: %w", err)
 		}
 		s.remember(bucketKey, rev, rec)
-		return &Lease{bucketKey: bucketKey, rev: rev, rec: rec, msg: m}, nil
+		return &Lease{bucketKey: bucketKey, rev: rev, rec: rec, msg: m, created: created}, nil
 	}
 	return nil, &KeyBusyError{Until: s.now().Add(time.Second)}
 }

@@ -18,8 +18,14 @@ import (
 //
 // So callers gather behind the read in flight: the first of them (the
 // round's leader) waits for that read to end, then sends one read for all of
-// them. During a school's first sync the 25 enrollments of a class arrive
-// together, and cost two or three reads instead of 25.
+// them.
+//
+// A caller with no earlier attempt to see (the first attempt of a key never
+// applied before, by any worker) may instead take the answer of the read in
+// flight: nothing it must see can be missing from it. That is the common
+// case in a school's first sync, where the 25 enrollments of a class arrive
+// together: they cost a few reads instead of 25, and wait for none longer
+// than one read.
 type sharedRead[T any] struct {
 	mu   sync.Mutex
 	keys map[string]*readQueue[T]
@@ -43,11 +49,12 @@ type readRound[T any] struct {
 }
 
 // Do returns the answer of a call of read for key sent after Do was called,
-// shared with the callers of Do for key at the same time. The value is
-// shared: callers must not modify it.
-func (s *sharedRead[T]) Do(ctx context.Context, key string, read func(context.Context) (T, error)) (T, error) {
+// or, if anyInFlight, of one in flight when it was called, shared with the
+// callers of Do for key at the same time. The value is shared: callers must
+// not modify it.
+func (s *sharedRead[T]) Do(ctx context.Context, key string, anyInFlight bool, read func(context.Context) (T, error)) (T, error) {
 	for {
-		q, r, lead := s.join(key)
+		q, r, lead := s.join(key, anyInFlight)
 		if lead {
 			s.lead(ctx, key, q, r, read)
 		}
@@ -68,9 +75,9 @@ func (s *sharedRead[T]) Do(ctx context.Context, key string, read func(context.Co
 	}
 }
 
-// join adds the caller to key's gathering round, or starts one with the
-// caller as its leader.
-func (s *sharedRead[T]) join(key string) (*readQueue[T], *readRound[T], bool) {
+// join adds the caller to the round in flight (if anyInFlight) or to key's
+// gathering round, or starts one with the caller as its leader.
+func (s *sharedRead[T]) join(key string, anyInFlight bool) (*readQueue[T], *readRound[T], bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.keys == nil {
@@ -80,6 +87,10 @@ func (s *sharedRead[T]) join(key string) (*readQueue[T], *readRound[T], bool) {
 	if q == nil {
 		q = &readQueue[T]{}
 		s.keys[key] = q
+	}
+	if anyInFlight && q.sending != nil {
+		q.sending.callers++
+		return q, q.sending, false
 	}
 	if q.gathering != nil {
 		q.gathering.callers++

@@ -50,15 +50,29 @@ func (s *sharedRead[T]) gathering(key string) int {
 	return 0
 }
 
+// inFlight is the number of callers of key's read in flight.
+func (s *sharedRead[T]) inFlight(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if q := s.keys[key]; q != nil && q.sending != nil {
+		return q.sending.callers
+	}
+	return 0
+}
+
 type readResult struct {
 	n   int32
 	err error
 }
 
 func doAsync(ctx context.Context, s *sharedRead[int32], g *gatedReads) chan readResult {
+	return doAsyncIn(ctx, s, g, false)
+}
+
+func doAsyncIn(ctx context.Context, s *sharedRead[int32], g *gatedReads, anyInFlight bool) chan readResult {
 	out := make(chan readResult, 1)
 	go func() {
-		n, err := s.Do(ctx, "class-1", g.read)
+		n, err := s.Do(ctx, "class-1", anyInFlight, g.read)
 		out <- readResult{n, err}
 	}()
 	return out
@@ -130,12 +144,42 @@ func TestSharedReadSharesAFailureOnce(t *testing.T) {
 	var s sharedRead[int32]
 	fail := errors.New("503")
 	calls := 0
-	_, err := s.Do(context.Background(), "class-1", func(context.Context) (int32, error) { calls++; return 0, fail })
+	_, err := s.Do(context.Background(), "class-1", false, func(context.Context) (int32, error) { calls++; return 0, fail })
 	if !errors.Is(err, fail) {
 		t.Fatalf("err = %v, want the read's", err)
 	}
-	n, err := s.Do(context.Background(), "class-1", func(context.Context) (int32, error) { calls++; return 7, nil })
+	n, err := s.Do(context.Background(), "class-1", false, func(context.Context) (int32, error) { calls++; return 7, nil })
 	if n != 7 || err != nil || calls != 2 {
 		t.Errorf("after a failure: %d, %v after %d reads; want a new read", n, err, calls)
+	}
+}
+
+// A caller with no earlier attempt to see takes the read in flight; one
+// that has such an attempt still waits for the next read.
+func TestSharedReadFirstAttemptTakesTheReadInFlight(t *testing.T) {
+	var s sharedRead[int32]
+	g := newGatedReads()
+	ctx := context.Background()
+	first := doAsync(ctx, &s, g)
+	eventually.True(t, 5*time.Second, "the first read is sent", func() bool { return g.calls.Load() == 1 })
+	strict := doAsync(ctx, &s, g)
+	eventually.True(t, 5*time.Second, "the strict caller gathers", func() bool { return s.gathering("class-1") == 1 })
+	relaxed := doAsyncIn(ctx, &s, g, true)
+	eventually.True(t, 5*time.Second, "the first-attempt caller joins the read in flight", func() bool { return s.inFlight("class-1") == 2 })
+	close(g.gate(1))
+	if r := <-relaxed; r.n != 1 || r.err != nil {
+		t.Errorf("first-attempt caller got read %d (%v), want the one in flight, 1", r.n, r.err)
+	}
+	if r := <-first; r.n != 1 {
+		t.Errorf("first caller got read %d, want 1", r.n)
+	}
+	close(g.gate(2))
+	if r := <-strict; r.n != 2 || r.err != nil {
+		t.Errorf("strict caller got read %d (%v), want 2", r.n, r.err)
+	}
+	// With nothing in flight, a first-attempt caller sends a read of its own.
+	close(g.gate(3))
+	if n, err := s.Do(ctx, "class-1", true, g.read); n != 3 || err != nil {
+		t.Errorf("first-attempt caller with no read in flight got %d, %v; want read 3", n, err)
 	}
 }
