@@ -42,6 +42,10 @@ type cluster struct {
 	cls *classtest.Server
 
 	poller, worker *proc
+
+	// changes numbers the scenario's changes, so the people it adds never
+	// share an email (Class refuses two users with one email, rightly).
+	changes int
 }
 
 // startCluster builds the binaries, starts nats-server (sync always, on a

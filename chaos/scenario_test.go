@@ -348,7 +348,11 @@ func change(c *cluster, rng *rand.Rand) string {
 			good = append(good, t)
 		}
 	}
-	n := fmt.Sprintf("%d", rng.Uint32()%100000)
+	// Random, for the names' sake, and numbered: two teachers given one
+	// email by chance are a genuine conflict (the second one is
+	// dead-lettered), which this district must not hold.
+	c.changes++
+	n := fmt.Sprintf("%d-%d", rng.Uint32()%100000, c.changes)
 	switch k := rng.IntN(100); {
 	case k < 15 && len(sections) > 0:
 		st, _ := c.hub.AddStudent(datahubtest.Student{Email: "pupil" + n + "@chaos.example.org", Name: datahubtest.Name{First: "New" + n, Last: "Pupil"}})
