@@ -259,6 +259,12 @@ func (h *tenantHandler) applyWithQuickRetries(ctx context.Context, m events.Mess
 	}, b)
 }
 
+// conflictGrace is how long a message that conflicts with something in
+// Class is retried before it is dead-lettered: long enough for a delete
+// published beside it to be applied, short enough that an operator hears of
+// a real conflict the same day.
+const conflictGrace = 15 * time.Minute
+
 // fail decides what a failed application means: the tenant's key is bad
 // (pause the tenant, keep the message), a transient fault or a class not yet
 // there (retry later, until the limits), or a permanent error (dead letter).
@@ -271,6 +277,16 @@ func (h *tenantHandler) fail(ctx context.Context, msg *message.Message, subject 
 		return h.pausedNack(msg)
 	case errors.Is(err, ErrDependencyMissing):
 		if age >= h.w.retry.MaxAge {
+			return h.deadLetter(ctx, msg, subject, fmt.Errorf("gave up after %s: %w", age.Round(time.Second), err))
+		}
+		return h.nack(msg, h.w.retry.nakDelay(attempt, 0))
+	case errors.Is(err, ErrConflict):
+		// The Class user holding the email may be one whose delete is on its
+		// way: a teacher who left, replaced by one with the same email, in
+		// the same poll. Messages of different keys are applied in any
+		// order, so the conflict is retried for a while before it is taken
+		// for a real one.
+		if grace := min(h.w.retry.MaxAge, conflictGrace); age >= grace {
 			return h.deadLetter(ctx, msg, subject, fmt.Errorf("gave up after %s: %w", age.Round(time.Second), err))
 		}
 		return h.nack(msg, h.w.retry.nakDelay(attempt, 0))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -331,5 +332,47 @@ func TestWorkerSharesAClassEnrollmentReads(t *testing.T) {
 		t.Errorf("%d reads of the class's enrollments for %d enrollments: none was shared", gets, pupils)
 	} else {
 		t.Logf("%d reads of the class's enrollments for %d enrollments (%d faults)", gets, pupils, stats.Faults)
+	}
+}
+
+// A teacher who left is replaced by one with the same email, and the new
+// teacher's upsert is applied before the old one's delete: Class refuses the
+// email until the delete lands, and the upsert must wait for it, not be
+// dead-lettered.
+func TestWorkerRetriesAUserWhoseEmailIsBeingFreed(t *testing.T) {
+	b := setup(t, "alpha")
+	s := newSchool("alpha", 14)
+	leaver := events.UserState{ExtUserID: s.ext("teacher", 1), Email: "head.of.maths@alpha.example.org", FirstName: "Old", LastName: "Head"}
+	s.emit(events.OpUpsert, leaver)
+	b.publish(t, s.msgs)
+	var mu sync.Mutex
+	results := map[string][]handlers.Result{}
+	w, _ := b.startWorker(t, func(c *handlers.Config) {
+		c.OnOutcome = func(o handlers.Outcome) {
+			mu.Lock()
+			results[o.Key] = append(results[o.Key], o.Result)
+			mu.Unlock()
+		}
+	})
+	b.converged(t, convergeTimeout, s)
+
+	successor := events.UserState{ExtUserID: s.ext("teacher", 2), Email: leaver.Email, FirstName: "New", LastName: "Head"}
+	b.publish(t, []events.Message{s.emit(events.OpUpsert, successor)})
+	eventually.True(t, convergeTimeout, "the successor's upsert meets the conflict", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		got := results[successor.ExtUserID]
+		return slices.Contains(got, handlers.ResultRetry) || slices.Contains(got, handlers.ResultDead)
+	})
+	mu.Lock()
+	got := slices.Clone(results[successor.ExtUserID])
+	mu.Unlock()
+	if slices.Contains(got, handlers.ResultDead) {
+		t.Fatalf("the successor's upsert was dead-lettered (%v) while the leaver's delete was on its way", got)
+	}
+	b.publish(t, []events.Message{s.emit(events.OpDelete, leaver)})
+	b.converged(t, convergeTimeout, s)
+	if c := w.Counts(); c.Dead != 0 {
+		t.Errorf("dead letters: %d, want 0 (the conflict was passing)", c.Dead)
 	}
 }
