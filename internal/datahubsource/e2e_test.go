@@ -468,3 +468,35 @@ func TestGracePolicyDeletesOnlyAfterTheGracePeriod(t *testing.T) {
 		t.Errorf("class deleted %s after the event, before the %s grace period", took, grace)
 	}
 }
+
+// A first sync published and then cut short before its cursor was saved,
+// while the district changed: the next full read must remove from Class what
+// the first one published and the district no longer has, though no saved
+// roster ever held it.
+func TestInterruptedFirstSyncLeavesNothingStale(t *testing.T) {
+	p := newPipeline(t, 50*time.Millisecond)
+	p.hub.Populate(5, 60, 6, 8)
+	sections, teachers := p.hub.Sections(), p.hub.Teachers()
+	unenrolled := false
+	datahubsource.SetBeforeSaveHook(func() error {
+		if unenrolled {
+			return nil
+		}
+		unenrolled = true
+		// The first sync's messages are in the stream; the district
+		// changes; the poller dies before saving.
+		p.hub.Unenroll(sections[0].ID, sections[0].Students[0])
+		p.hub.RemoveTeacher(teachers[len(teachers)-1].ID)
+		return fmt.Errorf("killed between publishing and moving the cursor")
+	})
+	t.Cleanup(func() { datahubsource.SetBeforeSaveHook(nil) })
+	p.runSource(t)
+	p.converged(t, 30*time.Second, "a first sync retried after the district changed")
+	if !unenrolled {
+		t.Fatal("the kill hook never ran: the test proved nothing")
+	}
+	p.noDuplicates(t)
+	if c := p.worker.Counts(); c.Dead != 0 {
+		t.Errorf("%d dead letters, want 0", c.Dead)
+	}
+}

@@ -178,6 +178,22 @@ func (m Mapper) Resync(before, after *Roster) EventResult {
 	return EventResult{Changes: desired.Diff(m.Desired(before), a), Known: true, Notes: a.Notes}
 }
 
+// ResyncUnsettled is [Mapper.Resync] after full reads whose changes may have
+// been published but were never saved (unsettled, their union): every state
+// of after is published again, since such a read may have published another
+// state of it, or been cut short before publishing it; and everything
+// before or unsettled held that after does not is deleted.
+func (m Mapper) ResyncUnsettled(before, unsettled, after *Roster) EventResult {
+	a := m.Desired(after)
+	changes := desired.Diff(desired.NewSet(), a)
+	for _, c := range desired.Diff(m.Desired(before.Union(unsettled)), a) {
+		if c.Op == events.OpDelete {
+			changes = append(changes, c)
+		}
+	}
+	return EventResult{Changes: changes, Known: true, Notes: a.Notes}
+}
+
 func union(a, b []string) []string {
 	out := slices.Clone(a)
 	for _, x := range b {

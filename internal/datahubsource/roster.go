@@ -53,6 +53,28 @@ func (r *Roster) Clone() *Roster {
 	return c
 }
 
+// Union returns a roster with every record of r and of o (nil is empty); a
+// section in both keeps o's record with the students and teachers of both,
+// so that every enrollment either roster maps to is in the union's.
+func (r *Roster) Union(o *Roster) *Roster {
+	u := r.Clone()
+	if o == nil {
+		return u
+	}
+	maps.Copy(u.Teachers, o.Teachers)
+	maps.Copy(u.Students, o.Students)
+	for id, sec := range o.Sections {
+		if have, ok := u.Sections[id]; ok {
+			sec.Students = union(have.Students, sec.Students)
+			sec.Teachers = union(have.Teachers, sec.Teachers)
+		} else {
+			sec.Students, sec.Teachers = slices.Clone(sec.Students), slices.Clone(sec.Teachers)
+		}
+		u.Sections[id] = sec
+	}
+	return u
+}
+
 // sectionsOf lists the sections a person is in (as a student, a teacher or
 // the primary teacher), sorted.
 func (r *Roster) sectionsOf(personID string) []string {

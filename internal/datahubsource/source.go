@@ -61,6 +61,12 @@ type saved struct {
 	Cursor  Cursor                   `json:"cursor"`
 	Roster  *Roster                  `json:"roster"`
 	Pending map[string]pendingDelete `json:"pending,omitempty"`
+	// Unsettled is the union of the full reads whose changes were (or may
+	// have been) published but never saved with their cursor: the process
+	// died, or lost its lease, in between. What they published is in the
+	// stream, the worker applies it, and the next full read must undo what
+	// the district no longer has, though its own roster never held it.
+	Unsettled *Roster `json:"unsettled,omitempty"`
 }
 
 // pendingDelete is a deletion waiting out the grace period.
@@ -247,6 +253,9 @@ func (s *Source) PollOnce(ctx context.Context) (err error) {
 		return nil
 	}
 	s.state = st
+	if st.Unsettled != nil {
+		return s.resync(ctx, st, false, "an earlier full read was published but not saved")
+	}
 	if err := s.releaseDuePending(ctx, st); err != nil {
 		return err
 	}
@@ -372,7 +381,13 @@ func (s *Source) commit(ctx context.Context, st *saved, roster *Roster, cursor C
 	var publish []*nats.Msg
 	var deletes []valve.Held
 	upserted := map[string]bool{}
-	totals := valve.Totals{Classes: len(st.Roster.Sections), Enrollments: enrollmentCount(st.Roster)}
+	// The share of deletions is of what Class may hold: the saved roster,
+	// and what unsettled full reads may have published besides.
+	base := st.Roster
+	if st.Unsettled != nil {
+		base = st.Roster.Union(st.Unsettled)
+	}
+	totals := valve.Totals{Classes: len(base.Sections), Enrollments: enrollmentCount(base)}
 	for _, o := range out {
 		if o.rejected != nil {
 			publish = append(publish, o.rejected)
@@ -487,6 +502,16 @@ func (s *Source) resync(ctx context.Context, st *saved, again bool, why string) 
 	}
 	now := RosterOf(teachers, students, sections)
 	res := s.mapper.Resync(st.Roster, now)
+	if st.Unsettled != nil {
+		res = s.mapper.ResyncUnsettled(st.Roster, st.Unsettled, now)
+	}
+	// Remembered before anything is published: if this read is not saved
+	// with its cursor, the next one knows what it may have published.
+	unsettled := now.Union(st.Unsettled)
+	if err := s.saveObject(ctx, &saved{Cursor: st.Cursor, Roster: st.Roster, Pending: st.Pending, Unsettled: unsettled}); err != nil {
+		return err
+	}
+	st.Unsettled = unsettled
 	version := SyncVersion(head, st.Cursor, "~sync")
 	runID := "sync@" + cmp.Or(head.ID, "empty-feed")
 	var out []outgoing
@@ -531,12 +556,8 @@ func (s *Source) load(ctx context.Context) (*saved, error) {
 // its bucket for operators. The object is the truth: if a crash falls
 // between the two writes, the next start reads the object.
 func (s *Source) save(ctx context.Context, st *saved) error {
-	data, err := json.Marshal(st)
-	if err != nil {
+	if err := s.saveObject(ctx, st); err != nil {
 		return err
-	}
-	if _, err := s.cfg.Stores.Rosters.PutBytes(ctx, s.cfg.Tenant, data); err != nil {
-		return fmt.Errorf("save roster: %w", err)
 	}
 	cur, err := json.Marshal(st.Cursor)
 	if err != nil {
@@ -544,6 +565,19 @@ func (s *Source) save(ctx context.Context, st *saved) error {
 	}
 	if _, err := s.cfg.Stores.Cursors.Put(ctx, s.cfg.Tenant, cur); err != nil {
 		return fmt.Errorf("save cursor: %w", err)
+	}
+	return nil
+}
+
+// saveObject writes the roster with its cursor, leaving the cursor's mirror
+// in the KV bucket as it was.
+func (s *Source) saveObject(ctx context.Context, st *saved) error {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if _, err := s.cfg.Stores.Rosters.PutBytes(ctx, s.cfg.Tenant, data); err != nil {
+		return fmt.Errorf("save roster: %w", err)
 	}
 	return nil
 }
