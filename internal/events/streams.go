@@ -157,7 +157,7 @@ func EnsureResources(ctx context.Context, js jetstream.JetStream, settings Strea
 	if r.Audit, err = ensureStream(ctx, js, settings.AuditStreamConfig()); err != nil {
 		return nil, err
 	}
-	if r.Tenants, err = ensureBucket(ctx, js, jetstream.KeyValueConfig{
+	if r.Tenants, err = EnsureBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      TenantBucket,
 		Description: "rollcall operator controls per tenant: paused, offboarded",
 		History:     5,
@@ -166,7 +166,7 @@ func EnsureResources(ctx context.Context, js jetstream.JetStream, settings Strea
 	}); err != nil {
 		return nil, err
 	}
-	if r.State, err = ensureBucket(ctx, js, jetstream.KeyValueConfig{
+	if r.State, err = EnsureBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      StateBucket,
 		Description: "rollcall per-key desired state, applied version and claim",
 		History:     1,
@@ -175,7 +175,7 @@ func EnsureResources(ctx context.Context, js jetstream.JetStream, settings Strea
 	}); err != nil {
 		return nil, err
 	}
-	if r.ClassIDs, err = ensureBucket(ctx, js, jetstream.KeyValueConfig{
+	if r.ClassIDs, err = EnsureBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      ClassIDBucket,
 		Description: "rollcall ext_class_id to Class class_id",
 		History:     1,
@@ -188,73 +188,89 @@ func EnsureResources(ctx context.Context, js jetstream.JetStream, settings Strea
 }
 
 func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
-	// A stream already as wanted is left alone: nats-server 2.15.2 updates a
-	// stream's store without the lock that creating a consumer on it takes
-	// (a data race under -race), and every binary ensures the streams at
-	// start while others create consumers.
-	if s, err := js.Stream(ctx, cfg.Name); err == nil && streamHas(s.CachedInfo().Config, cfg) {
-		return s, nil
-	}
-	var s jetstream.Stream
-	err := retryCreateRace(ctx, func() (err error) {
-		s, err = js.CreateOrUpdateStream(ctx, cfg)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
-	}
-	return s, nil
-}
-
-func ensureBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	return EnsureBucket(ctx, js, cfg)
+	return ensure(ctx, "stream "+cfg.Name,
+		func() (jetstream.Stream, *jetstream.StreamConfig, error) {
+			s, err := js.Stream(ctx, cfg.Name)
+			if err != nil {
+				return nil, nil, err
+			}
+			return s, &s.CachedInfo().Config, nil
+		},
+		func(have jetstream.StreamConfig) bool { return streamHas(have, cfg) },
+		func() (jetstream.Stream, error) { return js.CreateOrUpdateStream(ctx, cfg) })
 }
 
 // EnsureBucket creates the KV bucket, or updates it to cfg, so that whichever
 // binary starts first sets it up and a second one starting at the same time
-// does no harm. A bucket already as wanted is left alone (see ensureStream).
+// does no harm. A bucket already as wanted is left alone (see [ensure]).
 func EnsureBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	cfg.Replicas = max(cfg.Replicas, 1)
-	if kv, err := js.KeyValue(ctx, cfg.Bucket); err == nil {
-		if st, err := kv.Status(ctx); err == nil {
-			if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && bucketHas(bs.StreamInfo().Config, cfg) {
-				return kv, nil
+	return ensure(ctx, "bucket "+cfg.Bucket,
+		func() (jetstream.KeyValue, *jetstream.StreamConfig, error) {
+			kv, err := js.KeyValue(ctx, cfg.Bucket)
+			if err != nil {
+				return nil, nil, err
 			}
-		}
-	}
-	var kv jetstream.KeyValue
-	err := retryCreateRace(ctx, func() (err error) {
-		kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("ensure bucket %s: %w", cfg.Bucket, err)
-	}
-	return kv, nil
+			st, err := kv.Status(ctx)
+			return kv, streamConfigOf(st), err
+		},
+		func(have jetstream.StreamConfig) bool {
+			return have.Description == cfg.Description && have.MaxMsgsPerSubject == int64(cfg.History) &&
+				have.Storage == cfg.Storage && have.Replicas == cfg.Replicas
+		},
+		func() (jetstream.KeyValue, error) { return js.CreateOrUpdateKeyValue(ctx, cfg) })
 }
 
 // EnsureObjectStore is [EnsureBucket] for an object store.
 func EnsureObjectStore(ctx context.Context, js jetstream.JetStream, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
 	cfg.Replicas = max(cfg.Replicas, 1)
-	if obj, err := js.ObjectStore(ctx, cfg.Bucket); err == nil {
-		if st, err := obj.Status(ctx); err == nil {
-			if bs, ok := st.(*jetstream.ObjectBucketStatus); ok {
-				have := bs.StreamInfo().Config
-				if have.Description == cfg.Description && have.Storage == cfg.Storage && have.Replicas == cfg.Replicas {
-					return obj, nil
-				}
+	return ensure(ctx, "object store "+cfg.Bucket,
+		func() (jetstream.ObjectStore, *jetstream.StreamConfig, error) {
+			obj, err := js.ObjectStore(ctx, cfg.Bucket)
+			if err != nil {
+				return nil, nil, err
 			}
-		}
+			st, err := obj.Status(ctx)
+			return obj, streamConfigOf(st), err
+		},
+		func(have jetstream.StreamConfig) bool {
+			return have.Description == cfg.Description && have.Storage == cfg.Storage && have.Replicas == cfg.Replicas
+		},
+		func() (jetstream.ObjectStore, error) { return js.CreateOrUpdateObjectStore(ctx, cfg) })
+}
+
+// streamConfigOf is the configuration of the stream under a bucket's
+// status, nil if the status does not show it.
+func streamConfigOf(status any) *jetstream.StreamConfig {
+	if s, ok := status.(interface{ StreamInfo() *jetstream.StreamInfo }); ok && s.StreamInfo() != nil {
+		return &s.StreamInfo().Config
 	}
-	var obj jetstream.ObjectStore
+	return nil
+}
+
+// ensure returns the resource that lookup finds if its stream's
+// configuration already has what matches checks, and otherwise creates it
+// or updates it with createOrUpdate.
+//
+// A resource already as wanted is left alone: nats-server 2.15.2 updates a
+// stream's store without the lock that creating a consumer on it takes (a
+// data race under -race), and every binary ensures the resources at start
+// while others create consumers on them.
+func ensure[T any](ctx context.Context, what string, lookup func() (T, *jetstream.StreamConfig, error),
+	matches func(jetstream.StreamConfig) bool, createOrUpdate func() (T, error)) (T, error) {
+	if r, have, err := lookup(); err == nil && have != nil && matches(*have) {
+		return r, nil
+	}
+	var r T
 	err := retryCreateRace(ctx, func() (err error) {
-		obj, err = js.CreateOrUpdateObjectStore(ctx, cfg)
+		r, err = createOrUpdate()
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("ensure object store %s: %w", cfg.Bucket, err)
+		var zero T
+		return zero, fmt.Errorf("ensure %s: %w", what, err)
 	}
-	return obj, nil
+	return r, nil
 }
 
 // streamHas reports whether a stream's configuration already holds every
@@ -264,13 +280,6 @@ func streamHas(have, want jetstream.StreamConfig) bool {
 		have.Retention == want.Retention && have.MaxAge == want.MaxAge && have.Storage == want.Storage &&
 		have.Replicas == want.Replicas && have.Discard == want.Discard &&
 		(want.Duplicates == 0 || have.Duplicates == want.Duplicates)
-}
-
-// bucketHas is [streamHas] for a bucket's stream and the settings of a
-// bucket this package sets.
-func bucketHas(have jetstream.StreamConfig, want jetstream.KeyValueConfig) bool {
-	return have.Description == want.Description && have.MaxMsgsPerSubject == int64(want.History) &&
-		have.Storage == want.Storage && have.Replicas == want.Replicas
 }
 
 // retryCreateRace retries once when two binaries raced to create the same

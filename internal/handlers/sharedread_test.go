@@ -42,20 +42,19 @@ func (g *gatedReads) read(ctx context.Context) (int32, error) {
 
 // gathering is the number of callers waiting for key's next read.
 func (s *sharedRead[T]) gathering(key string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if q := s.keys[key]; q != nil && q.gathering != nil {
-		return q.gathering.callers
-	}
-	return 0
+	return s.callers(key, func(q *readQueue[T]) *readRound[T] { return q.gathering })
 }
 
 // inFlight is the number of callers of key's read in flight.
 func (s *sharedRead[T]) inFlight(key string) int {
+	return s.callers(key, func(q *readQueue[T]) *readRound[T] { return q.sending })
+}
+
+func (s *sharedRead[T]) callers(key string, round func(*readQueue[T]) *readRound[T]) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if q := s.keys[key]; q != nil && q.sending != nil {
-		return q.sending.callers
+	if q := s.keys[key]; q != nil && round(q) != nil {
+		return round(q).callers
 	}
 	return 0
 }
