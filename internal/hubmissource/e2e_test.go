@@ -2,6 +2,7 @@ package hubmissource_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -330,5 +331,43 @@ func TestAcademicYearRolloverIsNotHeldAsAMassDeletion(t *testing.T) {
 	p.converged(t, "after the rollover")
 	if got := len(p.cls.State().Classes); got != oldClasses {
 		t.Errorf("classes after rollover %d, want the new year's %d", got, oldClasses)
+	}
+}
+
+// A poller dies between committing a snapshot and publishing its changes,
+// and the school changes back before the next cycle: the next cycle
+// publishes the lost changes and undoes them, so Class ends as the school.
+func TestPollerDyingBetweenSavingAndPublishingLeavesNothingStale(t *testing.T) {
+	p := newPipeline(t, 60, 8, 10, hubmissource.SnapshotPlanner{RefreshEveryCycles: 1, Budget: 60})
+	p.cycle(t)
+	p.converged(t, "first snapshot")
+	set := p.mis.Sets()[0]
+	var outsider string
+	for _, s := range p.mis.Students() {
+		if !slices.Contains(set.StudentIDs, s.ID) {
+			outsider = s.ID
+			break
+		}
+	}
+	p.mis.JoinSet(set.ID, outsider)
+	died := false
+	hubmissource.SetBeforePublishHook(func() error {
+		if died {
+			return nil
+		}
+		died = true
+		return errors.New("killed between saving the snapshot and publishing it")
+	})
+	t.Cleanup(func() { hubmissource.SetBeforePublishHook(nil) })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := p.src.Cycle(ctx); err == nil || !died {
+		t.Fatalf("the cycle that dies: %v (hook ran: %v)", err, died)
+	}
+	p.mis.LeaveSet(set.ID, outsider)
+	p.cycle(t)
+	p.converged(t, "a join published by a cycle that died, then undone at the school")
+	if d := p.cls.Duplicates(); len(d) > 0 {
+		t.Errorf("duplicate side effects: %+v", d[0])
 	}
 }

@@ -78,6 +78,13 @@ type Snapshot struct {
 	// policy: the message and the consecutive snapshots the entity has been
 	// missing from.
 	Pending map[string]PendingDelete `json:"pending,omitempty"`
+	// Outbox is what this snapshot's cycle publishes, saved with it before
+	// it is published: a poller that dies in between publishes it at its
+	// next cycle (the same message ids, so the stream drops what it has).
+	// Saved first, the snapshot is the base of the next diff whatever
+	// happened, so an entity this cycle adds and the next one no longer
+	// finds is deleted, not left behind in Class.
+	Outbox []valve.Held `json:"outbox,omitempty"`
 	// Retired are last year's sets kept until the old year ends.
 	Retired   map[string]Set `json:"retired,omitempty"`
 	RetiredAt time.Time      `json:"retired_until,omitzero"`

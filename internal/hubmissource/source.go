@@ -119,6 +119,10 @@ type Source struct {
 
 	mu   sync.Mutex
 	last Report
+
+	// outboxSent is the snapshot whose outbox this process published:
+	// Cycle runs from one goroutine.
+	outboxSent string
 }
 
 // EnsureSnapshotStore creates or updates the object store.
@@ -164,7 +168,7 @@ func (s *Source) Run(ctx context.Context) error {
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
-			s.log.Error("snapshot failed; nothing published, the last snapshot stays the base", slog.Any("error", err))
+			s.log.Error("snapshot failed; the last committed snapshot stays the base", slog.Any("error", err))
 		default:
 			s.log.Info("snapshot committed", slog.String("snapshot", rep.SnapshotID), slog.Int64("requests", rep.Requests),
 				slog.Int("published", rep.Published), slog.Int("held", rep.Held), slog.Duration("staleness", rep.Staleness),
@@ -199,6 +203,9 @@ func (s *Source) Cycle(ctx context.Context) (rep Report, err error) {
 	if err != nil {
 		return Report{}, err
 	}
+	if err := s.publishOutbox(ctx, prev); err != nil {
+		return Report{}, err
+	}
 	next, plan, err := s.snapshot(ctx, prev, reqs0)
 	if err != nil {
 		return Report{}, err
@@ -208,11 +215,10 @@ func (s *Source) Cycle(ctx context.Context) (rep Report, err error) {
 		base = NewSnapshot()
 	}
 	before, after, changes := s.mapper.diff(base, next)
-	published, held, err := s.publish(ctx, base, next, before, after, changes)
+	published, held, err := s.publish(ctx, base, next, before, after, changes, func() error {
+		return s.save(ctx, next, s.cfg.API.Requests()-reqs0)
+	})
 	if err != nil {
-		return Report{}, err
-	}
-	if err := s.save(ctx, next, s.cfg.API.Requests()-reqs0); err != nil {
 		return Report{}, err
 	}
 	rep = Report{SnapshotID: next.ID, Requests: s.cfg.API.Requests() - reqs0, Plan: plan, Published: published, Held: held,
@@ -351,7 +357,10 @@ func (s *Source) snapshot(ctx context.Context, prev *Snapshot, reqs0 int64) (*Sn
 
 // publish publishes the changes as the deletion policy and the safety valve
 // say, and waits for every acknowledgement.
-func (s *Source) publish(ctx context.Context, prev, next *Snapshot, before, after *desired.Set, changes []desired.Change) (published, held int, err error) {
+// publish turns the changes into messages, holds the deletions the safety
+// valve stops, commits next with the rest as its outbox (save), and only then
+// publishes them.
+func (s *Source) publish(ctx context.Context, prev, next *Snapshot, before, after *desired.Set, changes []desired.Change, save func() error) (published, held int, err error) {
 	version := events.Version{Time: next.Taken, Seq: next.ID}
 	var msgs []*nats.Msg
 	var deletes []valve.Held
@@ -421,9 +430,22 @@ func (s *Source) publish(ctx context.Context, prev, next *Snapshot, before, afte
 			msgs = append(msgs, &nats.Msg{Subject: d.Subject, Header: d.Header, Data: d.Data})
 		}
 	}
+	next.Outbox = make([]valve.Held, 0, len(msgs))
+	for _, m := range msgs {
+		next.Outbox = append(next.Outbox, valve.NewHeld(m, ""))
+	}
+	if err := save(); err != nil {
+		return 0, 0, err
+	}
+	if testHookBeforePublish != nil {
+		if err := testHookBeforePublish(); err != nil {
+			return 0, 0, err
+		}
+	}
 	if err := events.PublishBatch(ctx, s.cfg.JS, msgs); err != nil {
 		return 0, 0, err
 	}
+	s.outboxSent = next.ID
 	if m := s.cfg.Metrics; m != nil {
 		for _, msg := range msgs {
 			if _, kind, op, err := events.ParseSubject(msg.Subject); err == nil {
@@ -435,6 +457,29 @@ func (s *Source) publish(ctx context.Context, prev, next *Snapshot, before, afte
 		return 0, 0, err
 	}
 	return len(msgs), held, nil
+}
+
+// testHookBeforePublish, when set by a test, runs between committing a
+// snapshot and publishing its outbox; an error stops the cycle there.
+var testHookBeforePublish func() error
+
+// publishOutbox publishes the outbox of the committed snapshot unless this
+// process published it: its poller may have died after saving it.
+func (s *Source) publishOutbox(ctx context.Context, snap *Snapshot) error {
+	if snap == nil || len(snap.Outbox) == 0 || s.outboxSent == snap.ID {
+		return nil
+	}
+	msgs := make([]*nats.Msg, 0, len(snap.Outbox))
+	for _, h := range snap.Outbox {
+		msgs = append(msgs, &nats.Msg{Subject: h.Subject, Header: h.Header, Data: h.Data})
+	}
+	if err := events.PublishBatch(ctx, s.cfg.JS, msgs); err != nil {
+		return fmt.Errorf("publish the outbox of snapshot %s: %w", snap.ID, err)
+	}
+	s.log.Info("published the last snapshot's messages again (the stream drops those it has)",
+		slog.String("snapshot", snap.ID), slog.Int("messages", len(msgs)))
+	s.outboxSent = snap.ID
+	return nil
 }
 
 func (s *Source) load(ctx context.Context) (*Snapshot, error) {
