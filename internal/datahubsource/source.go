@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,6 +69,10 @@ type saved struct {
 	// stream, the worker applies it, and the next full read must undo what
 	// the district no longer has, though its own roster never held it.
 	Unsettled *Roster `json:"unsettled,omitempty"`
+	// UnsettledRun names the first of those reads: the reads that follow
+	// it until one is saved publish under its name, so a state one of them
+	// already published has the same message id, and the stream drops it.
+	UnsettledRun string `json:"unsettled_run,omitempty"`
 }
 
 // pendingDelete is a deletion waiting out the grace period.
@@ -508,12 +514,15 @@ func (s *Source) resync(ctx context.Context, st *saved, again bool, why string) 
 	// Remembered before anything is published: if this read is not saved
 	// with its cursor, the next one knows what it may have published.
 	unsettled := now.Union(st.Unsettled)
-	if err := s.saveObject(ctx, &saved{Cursor: st.Cursor, Roster: st.Roster, Pending: st.Pending, Unsettled: unsettled}); err != nil {
+	runID := st.UnsettledRun
+	if st.Unsettled == nil || runID == "" {
+		runID = "sync@" + cmp.Or(head.ID, "empty-feed")
+	}
+	if err := s.saveObject(ctx, &saved{Cursor: st.Cursor, Roster: st.Roster, Pending: st.Pending, Unsettled: unsettled, UnsettledRun: runID}); err != nil {
 		return err
 	}
-	st.Unsettled = unsettled
+	st.Unsettled, st.UnsettledRun = unsettled, runID
 	version := SyncVersion(head, st.Cursor, "~sync")
-	runID := "sync@" + cmp.Or(head.ID, "empty-feed")
 	var out []outgoing
 	for _, c := range res.Changes {
 		m, err := events.NewMessage(s.cfg.Tenant, c.Op, c.State, version, events.Origin{Source: source, ID: runID})
@@ -521,7 +530,9 @@ func (s *Source) resync(ctx context.Context, st *saved, again bool, why string) 
 			out = append(out, s.rejection(runID, nil, err.Error()))
 			continue
 		}
-		m.ID = events.SnapshotMessageID(source, s.cfg.Tenant, c.State.Kind(), c.State.Key(), runID)
+		// Named by the run and what it says: a read repeated before the
+		// run was saved publishes an unchanged state under the same id.
+		m.ID = events.SnapshotMessageID(source, s.cfg.Tenant, c.State.Kind(), c.State.Key(), runID+"#"+contentTag(c.Op, m.State))
 		out = append(out, outgoing{msg: m, key: c.Key(), op: c.Op, kind: c.State.Kind()})
 	}
 	s.log.Info("full sync of the roster", slog.String("why", why), slog.Int("teachers", len(teachers)),
@@ -567,6 +578,12 @@ func (s *Source) save(ctx context.Context, st *saved) error {
 		return fmt.Errorf("save cursor: %w", err)
 	}
 	return nil
+}
+
+// contentTag is a short digest of a change's op and state.
+func contentTag(op events.Op, state []byte) string {
+	sum := sha256.Sum256(append([]byte(string(op)+"\x00"), state...))
+	return hex.EncodeToString(sum[:8])
 }
 
 // saveObject writes the roster with its cursor, leaving the cursor's mirror
