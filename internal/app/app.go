@@ -126,7 +126,7 @@ func start(ctx context.Context, cfg *config.Config, opts *Options, service strin
 	}
 	b.metrics = m
 
-	nc, err := natsconn.Connect(cfg.NATS, service, b.log)
+	nc, err := natsconn.ConnectRetrying(ctx, cfg.NATS, service, b.log)
 	if err != nil {
 		return fail(err)
 	}

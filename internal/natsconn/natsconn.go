@@ -2,10 +2,14 @@
 package natsconn
 
 import (
+	"context"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 
 	"github.com/rollcall/rollcall/internal/config"
@@ -45,4 +49,33 @@ func Connect(cfg config.NATS, name string, log *slog.Logger) (*nats.Conn, error)
 		return nil, fmt.Errorf("connect to NATS (nats.url): %w", err)
 	}
 	return nc, nil
+}
+
+// ConnectRetrying is [Connect] for a long-running binary: a broker that is
+// not up yet, or restarting, when the binary starts is waited for, with
+// exponential backoff and a warning per attempt, until ctx ends. Refused
+// credentials or an untrusted certificate end it at once: waiting would not
+// mend them.
+func ConnectRetrying(ctx context.Context, cfg config.NATS, name string, log *slog.Logger) (*nats.Conn, error) {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 250*time.Millisecond, 5*time.Second, 0
+	return backoff.RetryNotifyWithData(func() (*nats.Conn, error) {
+		nc, err := Connect(cfg, name, log)
+		if err != nil && permanent(err) {
+			return nil, backoff.Permanent(err)
+		}
+		return nc, err
+	}, backoff.WithContext(b, ctx), func(err error, next time.Duration) {
+		log.Warn("cannot connect to NATS yet; retrying", slog.Any("error", err), slog.Duration("in", next))
+	})
+}
+
+// permanent tells a connection error that retrying cannot mend.
+func permanent(err error) bool {
+	var unknownCA x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var host x509.HostnameError
+	return errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) ||
+		errors.Is(err, nats.ErrAuthRevoked) || errors.Is(err, nats.ErrAccountAuthExpired) ||
+		errors.As(err, &unknownCA) || errors.As(err, &invalid) || errors.As(err, &host)
 }
