@@ -99,6 +99,16 @@ func newPipeline(t *testing.T, students, staff, sets int, planner hubmissource.S
 	return p
 }
 
+// outsider is a student who is not in set.
+func (p *pipeline) outsider(set hubmistest.Set) string {
+	for _, s := range p.mis.Students() {
+		if !slices.Contains(set.StudentIDs, s.ID) {
+			return s.ID
+		}
+	}
+	return ""
+}
+
 func (p *pipeline) cycle(t *testing.T) hubmissource.Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -225,13 +235,7 @@ func TestSchoolConvergesThroughEveryScenario(t *testing.T) {
 	sets := p.mis.Sets()
 	students := p.mis.Students()
 	set := sets[0]
-	var outsider string
-	for _, s := range students {
-		if !slices.Contains(set.StudentIDs, s.ID) {
-			outsider = s.ID
-			break
-		}
-	}
+	outsider := p.outsider(set)
 	p.mis.JoinSet(set.ID, outsider)
 	p.mis.LeaveSet(sets[1].ID, sets[1].StudentIDs[0])
 	p.cycle(t)
@@ -342,13 +346,7 @@ func TestPollerDyingBetweenSavingAndPublishingLeavesNothingStale(t *testing.T) {
 	p.cycle(t)
 	p.converged(t, "first snapshot")
 	set := p.mis.Sets()[0]
-	var outsider string
-	for _, s := range p.mis.Students() {
-		if !slices.Contains(set.StudentIDs, s.ID) {
-			outsider = s.ID
-			break
-		}
-	}
+	outsider := p.outsider(set)
 	p.mis.JoinSet(set.ID, outsider)
 	died := false
 	hubmissource.SetBeforePublishHook(func() error {
