@@ -385,7 +385,11 @@ func runExplain(ctx context.Context, c *cli, args []string) error {
 					if call.Status == 0 {
 						status = "no answer: " + call.Error
 					}
-					c.printf("      %s %s -> %s in %s\n", call.Method, call.Path, status, tookText(call.Took))
+					shared := ""
+					if call.Shared {
+						shared = " (shared: sent for another enrollment of the class)"
+					}
+					c.printf("      %s %s -> %s in %s%s\n", call.Method, call.Path, status, tookText(call.Took), shared)
 				}
 			}
 		}

@@ -3,6 +3,8 @@ package handlers
 import (
 	"context"
 	"sync"
+
+	"github.com/rollcall/rollcall/internal/httpx"
 )
 
 // sharedRead lets callers that need the same read at the same time share one
@@ -43,6 +45,9 @@ type readRound[T any] struct {
 	callers int // guarded by sharedRead.mu
 	value   T
 	err     error
+	// calls are the HTTP calls of the read, for every caller's call log:
+	// the leader's as they are, the others' marked shared.
+	calls []httpx.Call
 	// abandoned: the leader's own context ended before the read answered,
 	// so err says nothing about the other callers' read.
 	abandoned bool
@@ -51,12 +56,15 @@ type readRound[T any] struct {
 // Do returns the answer of a call of read for key sent after Do was called,
 // or, if anyInFlight, of one in flight when it was called, shared with the
 // callers of Do for key at the same time. The value is shared: callers must
-// not modify it.
+// not modify it. The read's HTTP calls go to every caller's call log
+// ([httpx.WithCallLog]), marked shared in all but the leader's, so that an
+// audit record shows the read its delivery used.
 func (s *sharedRead[T]) Do(ctx context.Context, key string, anyInFlight bool, read func(context.Context) (T, error)) (T, error) {
 	for {
 		q, r, lead := s.join(key, anyInFlight)
 		if lead {
 			s.lead(ctx, key, q, r, read)
+			httpx.AddCalls(ctx, r.calls...)
 		}
 		select {
 		case <-r.done:
@@ -70,6 +78,12 @@ func (s *sharedRead[T]) Do(ctx context.Context, key string, anyInFlight bool, re
 				return zero, err // this caller led, and gave up
 			}
 			continue // gather behind another leader
+		}
+		if !lead {
+			for _, c := range r.calls {
+				c.Shared = true
+				httpx.AddCalls(ctx, c)
+			}
 		}
 		return r.value, r.err
 	}
@@ -124,7 +138,9 @@ func (s *sharedRead[T]) lead(ctx context.Context, key string, q *readQueue[T], r
 	q.gathering, q.sending = nil, r
 	s.mu.Unlock()
 
-	r.value, r.err = read(ctx)
+	readCtx, calls := httpx.WithCallLog(ctx)
+	r.value, r.err = read(readCtx)
+	r.calls = calls.Calls()
 	r.abandoned = r.err != nil && ctx.Err() != nil
 
 	s.mu.Lock()

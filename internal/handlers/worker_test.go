@@ -321,17 +321,54 @@ func TestWorkerSharesAClassEnrollmentReads(t *testing.T) {
 		s.enroll(gc, i)
 	}
 	b.publish(t, s.msgs)
-	b.startWorker(t)
+	var mu sync.Mutex
+	var outcomes []handlers.Outcome
+	b.startWorker(t, func(c *handlers.Config) {
+		c.OnOutcome = func(o handlers.Outcome) {
+			mu.Lock()
+			outcomes = append(outcomes, o)
+			mu.Unlock()
+		}
+	})
 	b.converged(t, convergeTimeout, s)
 	b.noDuplicates(t)
 	stats := sim.Stats()
 	if stats.Faults == 0 {
 		t.Fatal("no post failed after taking effect: the test proved nothing about retries")
 	}
-	if gets := stats.ByEndpoint["GET /api/v1/class/enrollments"]; gets >= pupils {
+	gets := stats.ByEndpoint["GET /api/v1/class/enrollments"]
+	if gets >= pupils {
 		t.Errorf("%d reads of the class's enrollments for %d enrollments: none was shared", gets, pupils)
 	} else {
 		t.Logf("%d reads of the class's enrollments for %d enrollments (%d faults)", gets, pupils, stats.Faults)
+	}
+
+	// Every applied enrollment's record shows the read it used: its own, or
+	// one it shared, marked so. Each read sent is recorded unshared once.
+	mu.Lock()
+	defer mu.Unlock()
+	sent, shared := 0, 0
+	for _, o := range outcomes {
+		reads := 0
+		for _, c := range o.Calls {
+			if c.Method == "GET" && c.Path == "/api/v1/class/enrollments" {
+				reads++
+				if c.Shared {
+					shared++
+				} else {
+					sent++
+				}
+			}
+		}
+		if o.Kind == events.KindEnrollment && o.Result == handlers.ResultApplied && reads == 0 {
+			t.Errorf("applied enrollment %s (attempt %d) records no read of its class's enrollments: %+v", o.Key, o.Attempt, o.Calls)
+		}
+	}
+	if sent != gets {
+		t.Errorf("deliveries record %d reads they sent, the simulator answered %d", sent, gets)
+	}
+	if shared == 0 {
+		t.Error("no delivery records a shared read")
 	}
 }
 

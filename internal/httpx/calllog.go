@@ -16,6 +16,9 @@ type Call struct {
 	Status int           `json:"status,omitempty"` // 0 when no answer came
 	Error  string        `json:"error,omitempty"`  // why no answer came
 	Took   time.Duration `json:"took"`
+	// Shared: another delivery sent this read, and this one used its
+	// answer instead of sending its own (see the worker's shared reads).
+	Shared bool `json:"shared,omitempty"`
 }
 
 // CallLog collects the calls made with a context from [WithCallLog].
@@ -38,6 +41,16 @@ func (l *CallLog) add(c Call) {
 }
 
 type callLogKey struct{}
+
+// AddCalls records calls made on ctx's behalf, under another context, in
+// ctx's log; it does nothing if ctx has none.
+func AddCalls(ctx context.Context, calls ...Call) {
+	if log, ok := ctx.Value(callLogKey{}).(*CallLog); ok {
+		for _, c := range calls {
+			log.add(c)
+		}
+	}
+}
 
 // WithCallLog returns a context under which every call through a
 // [NewTransport] transport is recorded in the returned log: the worker keeps
