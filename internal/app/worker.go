@@ -36,6 +36,7 @@ func RunWorker(ctx context.Context, cfg *config.Config, opts Options) error {
 			MaxAge:         cfg.Worker.MaxAge,
 			BackoffInitial: cfg.Worker.BackoffInitial,
 			BackoffMax:     cfg.Worker.BackoffMax,
+			ConflictGrace:  cfg.Worker.ConflictGrace,
 		},
 		AuthProbeInterval: cfg.Worker.AuthProbeInterval,
 		Logger:            b.log,

@@ -46,6 +46,7 @@ const (
 	BackoffInitialDefault     = time.Second
 	BackoffMaxDefault         = 5 * time.Minute
 	AuthProbeIntervalDefault  = 30 * time.Second
+	ConflictGraceDefault      = 15 * time.Minute
 	DeletionPolicyDefault     = DeletePolicyDelete
 	MaxDeleteShareDefault     = 0.2
 	GraceSnapshotsDefault     = 3
@@ -154,6 +155,11 @@ type Worker struct {
 	// AuthProbeInterval is how often a tenant paused for a refused key is tried again.
 	// Defaults to [AuthProbeIntervalDefault].
 	AuthProbeInterval time.Duration `yaml:"auth_probe_interval"`
+	// ConflictGrace is how long a user whose email Class gives to a user of
+	// another external id is retried before it is dead-lettered: the other may
+	// be a teacher who left, whose delete is on its way. At most MaxAge.
+	// Defaults to [ConflictGraceDefault].
+	ConflictGrace time.Duration `yaml:"conflict_grace"`
 }
 
 // DeletionPolicy says what happens in Class when an entity disappears from the source.
@@ -338,6 +344,7 @@ func (c *Config) WithDefaults() {
 	w.BackoffInitial = cmp.Or(w.BackoffInitial, BackoffInitialDefault)
 	w.BackoffMax = cmp.Or(w.BackoffMax, BackoffMaxDefault)
 	w.AuthProbeInterval = cmp.Or(w.AuthProbeInterval, AuthProbeIntervalDefault)
+	w.ConflictGrace = cmp.Or(w.ConflictGrace, ConflictGraceDefault)
 
 	for i := range c.Tenants {
 		c.Tenants[i].withDefaults()
@@ -418,6 +425,7 @@ func (c Config) LogValue() slog.Value {
 			slog.Duration("backoff_initial", c.Worker.BackoffInitial),
 			slog.Duration("backoff_max", c.Worker.BackoffMax),
 			slog.Duration("auth_probe_interval", c.Worker.AuthProbeInterval),
+			slog.Duration("conflict_grace", c.Worker.ConflictGrace),
 		),
 		slog.Attr{Key: "tenants", Value: slog.GroupValue(tenants...)},
 	)

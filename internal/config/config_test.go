@@ -133,6 +133,7 @@ func TestParseDesignExampleFillsDefaults(t *testing.T) {
 			BackoffInitial:    BackoffInitialDefault,
 			BackoffMax:        BackoffMaxDefault,
 			AuthProbeInterval: AuthProbeIntervalDefault,
+			ConflictGrace:     ConflictGraceDefault,
 		},
 		Tenants: []Tenant{
 			{
@@ -237,6 +238,7 @@ worker:
   backoff_initial: 2s
   backoff_max: 10m
   auth_probe_interval: 1m
+  conflict_grace: 1h
 tenants:
   - id: springfield
     deletion_policy: grace
@@ -304,6 +306,7 @@ func TestParseFullFileKeepsEverySetting(t *testing.T) {
 			BackoffInitial:    2 * time.Second,
 			BackoffMax:        10 * time.Minute,
 			AuthProbeInterval: time.Minute,
+			ConflictGrace:     time.Hour,
 		},
 		Tenants: []Tenant{
 			{
@@ -685,6 +688,7 @@ func TestParseChecksRangesAndValues(t *testing.T) {
 		{"duplicate window short", "nats:\n", "nats:\n  duplicate_window: 30s\n", "nats.duplicate_window: must be at least 1m0s, not 30s"},
 		{"duplicate window beyond retention", "nats:\n", "nats:\n  stream_max_age: 2h\n  duplicate_window: 3h\n", "nats.duplicate_window: must not exceed nats.stream_max_age (2h0m0s)"},
 		{"backoff", "nats:\n", "worker:\n  backoff_initial: 10s\n  backoff_max: 5s\nnats:\n", "worker.backoff_max: must be at least worker.backoff_initial (10s), not 5s (line 4)"},
+		{"conflict grace beyond max age", "nats:\n", "worker:\n  max_age: 1h\n  conflict_grace: 2h\nnats:\n", "worker.conflict_grace: must not exceed worker.max_age (1h0m0s), not 2h0m0s (line 4)"},
 		{"admin listen", "nats:\n", "admin:\n  listen: localhost\nnats:\n", "admin.listen: must be host:port"},
 		{"token path", "poll_interval: 5s", "poll_interval: 5s\n      token_path: https://evil.example/token", "tenants[0].datahub.token_path: must be a path relative to datahub.base_url"},
 		{"district id out of its segment", "poll_interval: 5s", "poll_interval: 5s\n      district_id: ../teachers", `tenants[0].datahub.district_id: "../teachers" must be letters, digits, hyphens and underscores (^[A-Za-z0-9_-]+$)`},

@@ -252,6 +252,11 @@ func (w *Worker) check(p *checks) {
 			p.show("worker.backoff_initial", w.BackoffInitial), p.show("worker.backoff_max", w.BackoffMax))
 	}
 	p.minDuration("worker.auth_probe_interval", w.AuthProbeInterval, time.Second)
+	p.minDuration("worker.conflict_grace", w.ConflictGrace, time.Second)
+	if w.ConflictGrace > w.MaxAge && w.MaxAge > 0 {
+		p.add("worker.conflict_grace", "must not exceed worker.max_age (%s), not %s",
+			p.show("worker.max_age", w.MaxAge), p.show("worker.conflict_grace", w.ConflictGrace))
+	}
 }
 
 func (t *Tenant) check(p *checks, key string) {

@@ -83,6 +83,11 @@ type RetryPolicy struct {
 	// honoured inside a delivery; a longer one sends the message back with
 	// that delay.
 	QuickRetryMax time.Duration
+	// ConflictGrace is how long a message that conflicts with something in
+	// Class is retried before it is dead-lettered (never longer than
+	// MaxAge): long enough for a delete published beside it to be applied,
+	// short enough that an operator hears of a real conflict the same day.
+	ConflictGrace time.Duration
 }
 
 // nakDelay is the delay before the attempt-th redelivery: exponential with
@@ -259,12 +264,6 @@ func (h *tenantHandler) applyWithQuickRetries(ctx context.Context, m events.Mess
 	}, b)
 }
 
-// conflictGrace is how long a message that conflicts with something in
-// Class is retried before it is dead-lettered: long enough for a delete
-// published beside it to be applied, short enough that an operator hears of
-// a real conflict the same day.
-const conflictGrace = 15 * time.Minute
-
 // fail decides what a failed application means: the tenant's key is bad
 // (pause the tenant, keep the message), a transient fault or a class not yet
 // there (retry later, until the limits), or a permanent error (dead letter).
@@ -286,7 +285,7 @@ func (h *tenantHandler) fail(ctx context.Context, msg *message.Message, subject 
 		// the same poll. Messages of different keys are applied in any
 		// order, so the conflict is retried for a while before it is taken
 		// for a real one.
-		if grace := min(h.w.retry.MaxAge, conflictGrace); age >= grace {
+		if grace := min(h.w.retry.MaxAge, h.w.retry.ConflictGrace); age >= grace {
 			return h.deadLetter(ctx, msg, subject, fmt.Errorf("gave up after %s: %w", age.Round(time.Second), err))
 		}
 		return h.nack(msg, h.w.retry.nakDelay(attempt, 0))

@@ -39,6 +39,7 @@ const (
 	QuickRetriesDefault      = 2
 	QuickRetryMaxDefault     = time.Second
 	AuthProbeIntervalDefault = 30 * time.Second
+	ConflictGraceDefault     = 15 * time.Minute
 )
 
 // Tenant is one tenant the worker serves.
@@ -152,6 +153,7 @@ func New(cfg Config) (*Worker, error) {
 			BackoffMax:     cmp.Or(cfg.Retry.BackoffMax, BackoffMaxDefault),
 			QuickRetries:   cmp.Or(cfg.Retry.QuickRetries, QuickRetriesDefault),
 			QuickRetryMax:  cmp.Or(cfg.Retry.QuickRetryMax, QuickRetryMaxDefault),
+			ConflictGrace:  cmp.Or(cfg.Retry.ConflictGrace, ConflictGraceDefault),
 		},
 	}
 	if cfg.Retry.QuickRetries < 0 {

@@ -413,3 +413,40 @@ func TestWorkerRetriesAUserWhoseEmailIsBeingFreed(t *testing.T) {
 		t.Errorf("dead letters: %d, want 0 (the conflict was passing)", c.Dead)
 	}
 }
+
+// Two teachers of the school with one email is a real conflict: the second
+// is retried for the configured grace, then dead-lettered with the reason.
+func TestWorkerDeadLettersAConflictThatOutlastsItsGrace(t *testing.T) {
+	b := setup(t, "alpha")
+	s := newSchool("alpha", 15)
+	first := events.UserState{ExtUserID: s.ext("teacher", 1), Email: "shared.inbox@alpha.example.org", FirstName: "First", LastName: "Teacher"}
+	second := events.UserState{ExtUserID: s.ext("teacher", 2), Email: first.Email, FirstName: "Second", LastName: "Teacher"}
+	b.publish(t, []events.Message{s.emit(events.OpUpsert, first)})
+	var mu sync.Mutex
+	var dead []handlers.Outcome
+	var retried int
+	w, _ := b.startWorker(t, func(c *handlers.Config) {
+		c.Retry.ConflictGrace = 700 * time.Millisecond
+		c.OnOutcome = func(o handlers.Outcome) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case o.Result == handlers.ResultDead:
+				dead = append(dead, o)
+			case o.Result == handlers.ResultRetry && o.Key == second.ExtUserID:
+				retried++
+			}
+		}
+	})
+	eventually.True(t, convergeTimeout, "the first teacher is applied", func() bool { return w.Counts().Applied == 1 })
+	b.publish(t, []events.Message{s.emit(events.OpUpsert, second)})
+	eventually.True(t, convergeTimeout, "the conflict is dead-lettered", func() bool { return w.Counts().Dead == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	if retried == 0 {
+		t.Error("the conflicting upsert was dead-lettered without being retried first")
+	}
+	if d := dead[0]; d.Key != second.ExtUserID || !strings.Contains(d.Err, handlers.ErrConflict.Error()) {
+		t.Errorf("dead letter = %s: %s", d.Key, d.Err)
+	}
+}
