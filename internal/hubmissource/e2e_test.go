@@ -1,7 +1,9 @@
 package hubmissource_test
 
 import (
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -365,6 +367,52 @@ func TestPollerDyingBetweenSavingAndPublishingLeavesNothingStale(t *testing.T) {
 	p.mis.LeaveSet(set.ID, outsider)
 	p.cycle(t)
 	p.converged(t, "a join published by a cycle that died, then undone at the school")
+	if d := p.cls.Duplicates(); len(d) > 0 {
+		t.Errorf("duplicate side effects: %+v", d[0])
+	}
+}
+
+// A snapshot is stored compressed; one an earlier version stored as plain
+// JSON still loads, and the next cycle diffs against it.
+func TestSnapshotIsStoredCompressedAndAPlainOneStillLoads(t *testing.T) {
+	p := newPipeline(t, 60, 8, 10, hubmissource.SnapshotPlanner{RefreshEveryCycles: 1, Budget: 60})
+	p.cycle(t)
+	p.converged(t, "first snapshot")
+	ctx := context.Background()
+	obj, err := p.snaps.Get(ctx, tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := obj.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(obj)
+	if err != nil {
+		t.Fatalf("stored snapshot is not gzip (metadata %v): %v", info.Metadata, err)
+	}
+	plain, err := io.ReadAll(zr)
+	obj.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !json.Valid(plain) || info.Size*3 > uint64(len(plain)) {
+		t.Fatalf("stored %d bytes for %d bytes of JSON (valid: %v): not compressed", info.Size, len(plain), json.Valid(plain))
+	}
+	t.Logf("snapshot: %d bytes of JSON stored in %d", len(plain), info.Size)
+
+	// As an earlier version stored it.
+	if _, err := p.snaps.PutBytes(ctx, tenant, plain); err != nil {
+		t.Fatal(err)
+	}
+	set := p.mis.Sets()[0]
+	p.mis.LeaveSet(set.ID, set.StudentIDs[0])
+	rep := p.cycle(t)
+	// One enrollment's delete, not the school again: the diff had a base.
+	if rep.Published != 1 {
+		t.Fatalf("the cycle after a plain snapshot published %d messages, want 1: %+v", rep.Published, rep)
+	}
+	p.converged(t, "a student left a set, diffed against a plain JSON snapshot")
 	if d := p.cls.Duplicates(); len(d) > 0 {
 		t.Errorf("duplicate side effects: %+v", d[0])
 	}

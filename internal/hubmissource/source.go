@@ -1,12 +1,13 @@
 package hubmissource
 
 import (
-	"bytes"
 	"cmp"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"slices"
@@ -483,32 +484,62 @@ func (s *Source) publishOutbox(ctx context.Context, snap *Snapshot) error {
 }
 
 func (s *Source) load(ctx context.Context) (*Snapshot, error) {
-	data, err := s.cfg.Snapshots.GetBytes(ctx, s.cfg.Tenant)
+	obj, err := s.cfg.Snapshots.Get(ctx, s.cfg.Tenant)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load snapshot: %w", err)
 	}
+	defer obj.Close()
+	info, err := obj.Info()
+	if err != nil {
+		return nil, fmt.Errorf("load snapshot: %w", err)
+	}
+	var r io.Reader = obj
+	// Snapshots saved before they were compressed are plain JSON.
+	if info.Metadata[metaEncoding] == encodingGzip {
+		zr, err := gzip.NewReader(obj)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot of %s is corrupt: %w", s.cfg.Tenant, err)
+		}
+		r = zr
+	}
 	snap := NewSnapshot()
-	if err := json.Unmarshal(data, snap); err != nil {
-		return nil, fmt.Errorf("snapshot of %s is corrupt: %w", s.cfg.Tenant, err)
+	if err := json.NewDecoder(r).Decode(snap); err != nil {
+		var syntax *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &syntax) || errors.As(err, &typ) || errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) {
+			return nil, fmt.Errorf("snapshot of %s is corrupt: %w", s.cfg.Tenant, err)
+		}
+		return nil, fmt.Errorf("load snapshot: %w", err)
 	}
 	return snap, nil
 }
 
-// save commits the snapshot, after its changes were acknowledged: a crash
-// before this line takes a new snapshot next time and publishes the same
-// differences again, which the worker applies idempotently.
+// save commits the snapshot. It is saved before its outbox is published, so
+// a crash between the two publishes the outbox at the next cycle.
+//
+// The snapshot is gzip-compressed JSON, encoded while the object store reads
+// it: a school's snapshot, outbox included, is tens of megabytes of JSON
+// that compresses about tenfold, and is never held in memory whole.
 func (s *Source) save(ctx context.Context, snap *Snapshot, requests int64) error {
-	data, err := json.Marshal(snap)
-	if err != nil {
-		return err
-	}
+	pr, pw := io.Pipe()
+	go func() {
+		zw, _ := gzip.NewWriterLevel(pw, gzip.BestSpeed)
+		err := json.NewEncoder(zw).Encode(snap)
+		if cerr := zw.Close(); err == nil {
+			err = cerr
+		}
+		pw.CloseWithError(err)
+	}()
+	// Unblocks the encoder if Put stops reading early.
+	defer pr.Close()
 	meta := jetstream.ObjectMeta{Name: s.cfg.Tenant, Metadata: map[string]string{
 		metaTaken: snap.Taken.UTC().Format(time.RFC3339Nano), metaRequests: strconv.FormatInt(requests, 10),
+		metaEncoding: encodingGzip,
 	}}
-	if _, err := s.cfg.Snapshots.Put(ctx, meta, bytes.NewReader(data)); err != nil {
+	if _, err := s.cfg.Snapshots.Put(ctx, meta, pr); err != nil {
 		return fmt.Errorf("save snapshot: %w", err)
 	}
 	return nil
@@ -519,6 +550,10 @@ func (s *Source) save(ctx context.Context, snap *Snapshot, requests int64) error
 const (
 	metaTaken    = "taken"
 	metaRequests = "requests"
+	// metaEncoding says how the snapshot is encoded: [encodingGzip], or
+	// absent for plain JSON.
+	metaEncoding = "encoding"
+	encodingGzip = "gzip+json"
 )
 
 // SnapshotInfo is what status shows of a tenant's last committed snapshot.
