@@ -104,6 +104,9 @@ func runStatus(ctx context.Context, c *cli, args []string) error {
 		c.printf("tenant %s (%s): %s", s.Tenant, s.Source, s.State.Status)
 		if s.State.Stopped() {
 			c.printf(" by %s %s", s.State.By, ago(s.State.At))
+			if s.State.Reason != "" {
+				c.printf(": %s", s.State.Reason)
+			}
 		}
 		c.printf("\n")
 		switch {
@@ -201,6 +204,14 @@ func seqArgs(args []string) ([]uint64, error) {
 	return seqs, nil
 }
 
+// dlqUsage is each dlq command's arguments and summary.
+var dlqUsage = map[string][2]string{
+	"list":    {"--tenant T [--subject S]", "Lists the tenant's dead letters, oldest first: sequence, when, the message's subject, attempts and the reason."},
+	"show":    {"<seq>", "Shows one dead letter: the reason, the attempts, and the original message's headers and body."},
+	"redrive": {"--tenant T (<seq>... | --subject S | --all)", "Publishes the dead letters' original messages again (after the cause was fixed) and removes the dead letters once published. The worker applies them as new deliveries, never over a newer version."},
+	"drop":    {"--tenant T (<seq>... | --subject S | --all) [--yes]", "Removes dead letters for good. Asks for confirmation unless --yes."},
+}
+
 func runDLQ(ctx context.Context, c *cli, args []string) error {
 	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" || args[0] == "help" {
 		fmt.Fprintln(c.io.err, `usage: provisionctl dlq <list|show|redrive|drop> ...
@@ -217,20 +228,29 @@ func runDLQ(ctx context.Context, c *cli, args []string) error {
 		return nil
 	}
 	sub, args := args[0], args[1:]
-	fs := c.flags("dlq "+sub, "", "Dead letters of PROVISION_DLQ.")
+	usage, ok := dlqUsage[sub]
+	if !ok {
+		return usagef("unknown dlq command %q (list, show, redrive, drop)", sub)
+	}
+	fs := c.flags("dlq "+sub, usage[0], usage[1])
 	var sel ops.DLQSelector
-	fs.StringVar(&sel.Tenant, "tenant", "", "tenant id")
-	fs.StringVar(&sel.Subject, "subject", "", "dead letters on this subject filter, e.g. provision.<tenant>.dead.enrollment.*")
-	fs.BoolVar(&sel.All, "all", false, "all of the tenant's dead letters")
-	fs.BoolVar(&c.yes, "yes", false, "do not ask for confirmation")
+	const subjectHelp = "only dead letters of messages on this subject filter, as `dlq list` shows them, e.g. provision.<tenant>.enrollment.* (provision.<tenant>.dead.enrollment.* means the same)"
+	if sub != "show" {
+		fs.StringVar(&sel.Tenant, "tenant", "", "tenant id (required)")
+		fs.StringVar(&sel.Subject, "subject", "", subjectHelp)
+	}
+	if sub == "redrive" || sub == "drop" {
+		fs.BoolVar(&sel.All, "all", false, "all of the tenant's dead letters")
+	}
+	if sub == "drop" {
+		fs.BoolVar(&c.yes, "yes", false, "do not ask for confirmation")
+	}
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	switch sub {
-	case "list", "show", "redrive", "drop":
-	default:
-		return usagef("unknown dlq command %q (list, show, redrive, drop)", sub)
+	if sub == "list" && len(pos) > 0 {
+		return usagef("dlq list takes no arguments; did you mean dlq show %s?", pos[0])
 	}
 	if sub != "show" {
 		if err := requireTenant(sel.Tenant); err != nil {
@@ -356,7 +376,11 @@ func runExplain(ctx context.Context, c *cli, args []string) error {
 	}
 	for _, h := range ex.Entities {
 		c.printf("%s %s\n", h.Kind, h.Key)
-		c.printf("  newest desired: %s at version %s; applied to Class: %s", orDash(string(h.DesiredOp)), h.DesiredVersion, orDash(h.Applied.String()))
+		applied := "never"
+		if !h.Applied.IsZero() {
+			applied = h.Applied.String()
+		}
+		c.printf("  newest desired: %s at version %s; applied to Class: %s", orDash(string(h.DesiredOp)), h.DesiredVersion, applied)
 		if !h.AppliedAt.IsZero() {
 			c.printf(" (%s)", h.AppliedAt.UTC().Format(time.RFC3339))
 		}

@@ -277,6 +277,7 @@ type tenantStatus struct {
 	DeadLetters uint64 `json:"dead_letters"`
 	State       struct {
 		Status string `json:"status"`
+		Reason string `json:"reason"`
 	} `json:"state"`
 	Held []struct {
 		ID        string `json:"id"`

@@ -91,6 +91,10 @@ func commands() []command {
 }
 
 func run(ctx context.Context, args []string, streams ioStreams) int {
+	if helpAsked(args) {
+		// Asked for, help is the output: `provisionctl help replay | less`.
+		streams.err = streams.out
+	}
 	c := &cli{io: streams}
 	fs := flag.NewFlagSet("provisionctl", flag.ContinueOnError)
 	fs.SetOutput(streams.err)
@@ -111,6 +115,9 @@ func run(ctx context.Context, args []string, streams ioStreams) int {
 	}
 	name, rest := rest[0], rest[1:]
 	if name == "help" {
+		streams.err = streams.out
+		c.io.err = streams.out
+		fs.SetOutput(streams.out)
 		if len(rest) == 0 {
 			c.usage(fs)
 			return exitOK
@@ -149,8 +156,22 @@ func run(ctx context.Context, args []string, streams ioStreams) int {
 	}
 }
 
+// helpAsked reports whether args ask for help with a flag (before "--"),
+// or with the help command.
+func helpAsked(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "--h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
 func (c *cli) usage(fs *flag.FlagSet) {
-	w := c.io.err
+	w := fs.Output()
 	fmt.Fprintln(w, "usage: provisionctl [-config FILE] [--json] <command> [flags] [args]")
 	fmt.Fprintln(w, "\ncommands:")
 	for _, k := range commands() {

@@ -28,7 +28,10 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
 		{[]string{"replay"}, exitUsage, "--tenant is required"},
 		{[]string{"replay", "--tenant", "x", "--bogus"}, exitUsage, "flag provided but not defined: -bogus"},
-		{[]string{"dlq", "show", "--tenant", "x"}, exitUsage, "dlq show takes one sequence number"},
+		{[]string{"dlq", "show"}, exitUsage, "dlq show takes one sequence number"},
+		{[]string{"dlq", "show", "--help"}, exitOK, "usage: provisionctl dlq show <seq>"},
+		{[]string{"dlq", "list", "--tenant", "x", "42"}, exitUsage, "did you mean dlq show 42?"},
+		{[]string{"dlq", "list", "--tenant", "x", "--all"}, exitUsage, "flag provided but not defined: -all"},
 		{[]string{"dlq", "redrive", "--tenant", "x"}, exitUsage, "needs sequence numbers, --subject or --all"},
 		{[]string{"dlq", "drop", "--tenant", "x", "abc"}, exitUsage, `"abc" is not a dead letter's sequence number`},
 		{[]string{"status"}, exitUsage, "invalid configuration /nonexistent/config.yaml"},
@@ -39,6 +42,22 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		if code != tc.code || !strings.Contains(out+errOut, tc.say) {
 			t.Errorf("provisionctl %v: exit %d, want %d saying %q; got:\n%s%s", tc.args, code, tc.code, tc.say, out, errOut)
 		}
+	}
+}
+
+// Help asked for is the output, so that it can be paged or searched; help
+// after a mistake goes with the error to stderr.
+func TestHelpAskedForGoesToStdout(t *testing.T) {
+	s := &site{t: t, ctx: context.Background(), cfgPath: "/nonexistent/config.yaml"}
+	for _, args := range [][]string{{"--help"}, {"help"}, {"help", "replay"}, {"replay", "--help"}, {"dlq", "--help"}, {"dlq", "drop", "-h"}} {
+		code, out, errOut := s.ctl(args...)
+		if code != exitOK || !strings.Contains(out, "usage: provisionctl") || errOut != "" {
+			t.Errorf("provisionctl %v: exit %d, stdout %q, stderr %q; want 0 and the usage on stdout", args, code, out, errOut)
+		}
+	}
+	code, out, errOut := s.ctl("replay", "--bogus")
+	if code != exitUsage || out != "" || !strings.Contains(errOut, "usage: provisionctl replay") {
+		t.Errorf("a bad flag: exit %d, stdout %q, stderr %q; want 2 and the usage on stderr", code, out, errOut)
 	}
 }
 
@@ -171,6 +190,26 @@ func TestDeadLetterFixedAndRedrivenConverges(t *testing.T) {
 	for _, d := range list {
 		if !strings.Contains(d.Reason, "time zone") || !strings.HasPrefix(d.OriginalSubject, "provision."+tenant+".class.upsert") {
 			t.Errorf("dead letter %d: %+v", d.Seq, d)
+		}
+	}
+	// A class never applied says so, not a zero date.
+	if code, out, _ := s.ctl("explain", "--tenant", tenant, s.hub.Sections()[0].ID); code != 0 || !strings.Contains(out, "applied to Class: never") {
+		t.Errorf("explain of a dead-lettered class: exit %d\n%s", code, out)
+	}
+	// Nor does an answer repeat an email asked about: it goes into tickets.
+	if code, out, errOut := s.ctl("explain", "--tenant", tenant, "nobody.here@pupils.example"); code != 0 || strings.Contains(out+errOut, "nobody.here") || !strings.Contains(out, "[email]") {
+		t.Errorf("explain of an unknown email: exit %d\n%s%s", code, out, errOut)
+	}
+	// The subject the list shows selects them, as does the dead letters' own.
+	for _, filter := range []string{"provision." + tenant + ".class.upsert", "provision." + tenant + ".dead.class.*", "provision." + tenant + ".user.*"} {
+		var some []ops.DeadLetter
+		s.ctlJSON(&some, "dlq", "list", "--tenant", tenant, "--subject", filter)
+		want := sections
+		if strings.Contains(filter, "user") {
+			want = 0
+		}
+		if len(some) != want {
+			t.Errorf("dlq list --subject %s: %d, want %d", filter, len(some), want)
 		}
 	}
 	var one ops.DeadLetter
@@ -342,8 +381,11 @@ func TestPausedTenantWaitsThenConvergesOnResume(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if st := s.status(); st.State.Status != "paused" {
+	if st := s.status(); st.State.Status != "paused" || st.State.Reason != "term break" {
 		t.Errorf("status while paused: %+v", st.State)
+	}
+	if code, out, _ := s.ctl("status", "--tenant", tenant); code != 0 || !strings.Contains(out, ": term break") {
+		t.Errorf("status, for people, while paused: exit %d\n%s", code, out)
 	}
 	if code, _, errOut := s.ctl("resume", "--tenant", tenant); code != 0 {
 		t.Fatalf("resume: exit %d %s", code, errOut)

@@ -63,8 +63,9 @@ type DLQSelector struct {
 	Tenant string
 	Seqs   []uint64
 	// Subject is a filter on the dead letter's subject, e.g.
-	// provision.<tenant>.dead.enrollment.* ; empty means all of the
-	// tenant's.
+	// provision.<tenant>.dead.enrollment.*, or on the change message's
+	// subject, provision.<tenant>.enrollment.*, which means the same; empty
+	// means all of the tenant's.
 	Subject string
 	All     bool
 }
@@ -76,10 +77,26 @@ func (s DLQSelector) check() error {
 	if len(s.Seqs) == 0 && !s.All && s.Subject == "" {
 		return errors.New("name dead letters by sequence, or give --subject or --all")
 	}
-	if s.Subject != "" && !strings.HasPrefix(s.Subject, events.SubjectRoot+"."+s.Tenant+".") {
-		return fmt.Errorf("--subject %q is not within the tenant's dead letters %s.%s.>", s.Subject, events.SubjectRoot, s.Tenant)
+	return checkDeadFilter(s.Tenant, s.Subject)
+}
+
+func checkDeadFilter(tenant, subject string) error {
+	if subject != "" && !strings.HasPrefix(subject, events.SubjectRoot+"."+tenant+".") {
+		return fmt.Errorf("--subject %q is not within the tenant's dead letters %s.%s.>", subject, events.SubjectRoot, tenant)
 	}
 	return nil
+}
+
+// deadFilter turns a filter on change messages' subjects
+// (provision.<tenant>.<kind>.<op>, what `dlq list` shows) into the filter
+// on their dead letters' (provision.<tenant>.dead.<kind>.<op>); any other
+// filter is taken as it is.
+func deadFilter(tenant, subject string) string {
+	tokens := strings.Split(subject, ".")
+	if len(tokens) == 4 && tokens[0] == events.SubjectRoot && tokens[1] == tenant && tokens[2] != "dead" && tokens[2] != "rejected" {
+		return events.SubjectRoot + "." + tenant + ".dead." + tokens[2] + "." + tokens[3]
+	}
+	return subject
 }
 
 // DLQList lists a tenant's dead letters, oldest first, without their
@@ -88,6 +105,10 @@ func (e *Env) DLQList(ctx context.Context, tenant, subject string) ([]DeadLetter
 	if !events.ValidTenant(tenant) {
 		return nil, fmt.Errorf("--tenant %q is not a tenant id", tenant)
 	}
+	if err := checkDeadFilter(tenant, subject); err != nil {
+		return nil, err
+	}
+	subject = deadFilter(tenant, subject)
 	if subject == "" {
 		subject = events.SubjectRoot + "." + tenant + ".>"
 	}

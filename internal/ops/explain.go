@@ -13,11 +13,14 @@ import (
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/clients/class"
 	"github.com/rollcall/rollcall/internal/events"
+	"github.com/rollcall/rollcall/internal/httpx"
 )
 
 // Explanation is the history of the entities a query matched.
 type Explanation struct {
-	Tenant   string          `json:"tenant"`
+	Tenant string `json:"tenant"`
+	// Query is what was asked, with an email shown as "[email]": the
+	// answer is pasted into tickets.
 	Query    string          `json:"query"`
 	Entities []EntityHistory `json:"entities"`
 }
@@ -59,7 +62,7 @@ type MessageStory struct {
 // snapshot, every worker attempt with its outcome, its Class calls and
 // their statuses, and its trace id.
 func (e *Env) Explain(ctx context.Context, tenant, query string) (Explanation, error) {
-	out := Explanation{Tenant: tenant, Query: query}
+	out := Explanation{Tenant: tenant, Query: httpx.RedactEmails(query)}
 	if _, err := e.Tenant(tenant); err != nil {
 		return out, err
 	}
