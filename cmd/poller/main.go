@@ -31,9 +31,9 @@ func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
 func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("poller", flag.ContinueOnError)
 	webhookListen := fs.String("webhook-listen", "", "address of the DataHub webhook endpoint (off when empty)")
-	cfg, log, ok := startup.Load("poller", fs, args, stderr)
+	cfg, log, exit, ok := startup.Load("poller", fs, args, stderr)
 	if !ok {
-		return startup.ExitUsage
+		return exit
 	}
 	if cfg.Admin.Listen == "" {
 		cfg.Admin.Listen = app.PollerAdminDefault

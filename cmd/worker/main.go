@@ -25,9 +25,9 @@ import (
 func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
 
 func run(args []string, stderr io.Writer) int {
-	cfg, log, ok := startup.Load("worker", flag.NewFlagSet("worker", flag.ContinueOnError), args, stderr)
+	cfg, log, exit, ok := startup.Load("worker", flag.NewFlagSet("worker", flag.ContinueOnError), args, stderr)
 	if !ok {
-		return startup.ExitUsage
+		return exit
 	}
 	if cfg.Admin.Listen == "" {
 		cfg.Admin.Listen = app.WorkerAdminDefault

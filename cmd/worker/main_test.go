@@ -50,6 +50,14 @@ tenants:
 	if code := run(nil, &stderr); code != 2 || !strings.Contains(stderr.String(), config.EnvVar) {
 		t.Errorf("no config: exit %d, output %q; want 2 and a hint about %s", code, stderr.String(), config.EnvVar)
 	}
+	stderr.Reset()
+	if code := run([]string{"--help"}, &stderr); code != 0 || !strings.Contains(stderr.String(), "-config") {
+		t.Errorf("--help: exit %d, output %q; want 0 and the flags", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := run([]string{"--bogus"}, &stderr); code != 2 {
+		t.Errorf("--bogus: exit %d, output %q; want 2", code, stderr.String())
+	}
 }
 
 func TestServeAppliesMessagesAndStopsCleanly(t *testing.T) {
