@@ -111,8 +111,9 @@ type NATS struct {
 	// StreamReplicas is the replica count of the streams and buckets: 1, 3 or 5.
 	// Defaults to [StreamReplicasDefault].
 	StreamReplicas int `yaml:"stream_replicas"`
-	// StreamMaxAge is the retention of PROVISION and PROVISION_DLQ. The messages hold
-	// pupils' names and emails, so it is bounded. Defaults to [StreamMaxAgeDefault].
+	// StreamMaxAge is the retention of PROVISION, PROVISION_DLQ and PROVISION_AUDIT. The
+	// messages hold pupils' names and emails, so it is bounded. Defaults to
+	// [StreamMaxAgeDefault].
 	StreamMaxAge time.Duration `yaml:"stream_max_age"`
 	// DuplicateWindow is the stream's de-duplication window by Nats-Msg-Id; it must
 	// outlast any re-publish horizon of the poller. Defaults to [DuplicateWindowDefault].
