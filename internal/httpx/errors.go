@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,11 +10,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ErrorBodyLimit bounds how much of an error answer [Send] reads: the body is
@@ -59,19 +62,174 @@ func MessageText(raw json.RawMessage) string {
 	return RedactEmails(s)
 }
 
-// emailPattern matches every word that holds an "@": anything shaped like an
-// email address, and then some. Upstream messages may echo what was sent
-// ("user x@y.z not found"), and emails must never reach an error text or a
-// log line; redacting a harmless word with an "@" is the cheaper mistake.
-var emailPattern = regexp.MustCompile(`[^\s"'<>(),;:\[\]]*@[^\s"'<>(),;:\[\]]*`)
+// EmailRedacted is what replaces an email address in an error's text or a
+// log line.
+const EmailRedacted = "[email]"
 
-// RedactEmails replaces every word of s that holds an "@" by "[email]", so
-// that the result holds no "@" at all.
+// RedactEmails replaces every word of s that holds an "@", or its
+// percent-encoding "%40" (also encoded twice, "%2540"), by [EmailRedacted],
+// so that the result holds neither. Upstream messages may echo what was sent
+// ("user x@y.z not found", "?email=x%40y.z"), and emails must never reach an
+// error text or a log line. A word is anything shaped like an address and
+// then some: whatever letters its parts have (zoë@schüle.de, o_b@my_school,
+// amy@localhost); redacting a harmless word with an "@" is the cheaper
+// mistake. It ends at a space, at one of "'<>(),;:[] (an apostrophe between
+// letters, as in o'brien@, does not end it) and at the separators =, ? and &
+// of a query string, so "?email=x%40y.z&page=2" keeps its keys.
 func RedactEmails(s string) string {
-	if !strings.Contains(s, "@") {
+	if !strings.ContainsAny(s, "@%") {
 		return s
 	}
-	return emailPattern.ReplaceAllString(s, "[email]")
+	var b strings.Builder
+	done := 0 // s[:done] has been written to b
+	for i := 0; i < len(s); {
+		// The marks are ASCII and no byte of a multi-byte rune is, so a
+		// byte-wise search cannot match inside a rune.
+		n := emailMark(s[i:])
+		if n == 0 {
+			i++
+			continue
+		}
+		start, end := wordStart(s, i), wordEnd(s, i+n)
+		b.WriteString(s[done:max(start, done)])
+		b.WriteString(EmailRedacted)
+		done, i = end, end
+	}
+	if done == 0 {
+		return s
+	}
+	b.WriteString(s[done:])
+	return b.String()
+}
+
+// emailMark returns the length of the "@", "%40" or "%2540" (%25 repeated
+// any number of times) s starts with, or 0.
+func emailMark(s string) int {
+	switch {
+	case s == "":
+		return 0
+	case s[0] == '@':
+		return 1
+	case s[0] != '%':
+		return 0
+	}
+	i := 1
+	for strings.HasPrefix(s[i:], "25") {
+		i += 2
+	}
+	if strings.HasPrefix(s[i:], "40") {
+		return i + 2
+	}
+	return 0
+}
+
+// wordStart returns where the word holding s[i] starts.
+func wordStart(s string, i int) int {
+	for i > 0 {
+		r, n := utf8.DecodeLastRuneInString(s[:i])
+		if !inEmailWord(r) {
+			before, _ := utf8.DecodeLastRuneInString(s[:i-n])
+			if r != '\'' || !isLetterOrDigit(before) {
+				break
+			}
+		}
+		i -= n
+	}
+	return i
+}
+
+// wordEnd returns where the word holding s[i-1] ends.
+func wordEnd(s string, i int) int {
+	for i < len(s) {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if !inEmailWord(r) {
+			after, _ := utf8.DecodeRuneInString(s[i+n:])
+			if r != '\'' || !isLetterOrDigit(after) {
+				break
+			}
+		}
+		i += n
+	}
+	return i
+}
+
+func inEmailWord(r rune) bool {
+	return !unicode.IsSpace(r) && !strings.ContainsRune(`"'<>(),;:[]=?&`, r)
+}
+
+func isLetterOrDigit(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+// RedactSecrets replaces every one of secrets in body by "[redacted]", in
+// its raw bytes and, for a JSON body, in the decoded strings (keys too): an
+// upstream that escapes a secret (`\/` for "/", `\u0026` for "&", as Go's
+// encoder does) hides it from the raw search, and decoding restores it. The
+// JSON is re-encoded only when a decoded string held a secret. A client runs
+// an error answer's body through it before reading a message, so that
+// neither the decoding nor the cut to [MessageMaxLen] meets the secret or a
+// piece of it.
+func RedactSecrets(body []byte, secrets []string) []byte {
+	if !slices.ContainsFunc(secrets, func(s string) bool { return s != "" }) {
+		return body
+	}
+	for _, secret := range secrets {
+		if secret != "" {
+			body = bytes.ReplaceAll(body, []byte(secret), []byte("[redacted]"))
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber() // numbers go back as they came
+	var v any
+	if dec.Decode(&v) != nil {
+		return body
+	}
+	v, changed := redactJSON(v, secrets)
+	if !changed {
+		return body
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		// Cannot happen for what Decode produced; an empty body is still
+		// safe.
+		return nil
+	}
+	return out
+}
+
+// redactJSON replaces every one of secrets in the strings of v, a value
+// decoded into any, keys included; changed reports whether one was found.
+func redactJSON(v any, secrets []string) (_ any, changed bool) {
+	switch v := v.(type) {
+	case string:
+		r := redactText(v, secrets)
+		return r, r != v
+	case []any:
+		for i := range v {
+			var c bool
+			v[i], c = redactJSON(v[i], secrets)
+			changed = changed || c
+		}
+		return v, changed
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			rk := redactText(k, secrets)
+			re, c := redactJSON(e, secrets)
+			out[rk] = re
+			changed = changed || c || rk != k
+		}
+		return out, changed
+	}
+	return v, false
+}
+
+// redactText replaces every one of secrets in s.
+func redactText(s string, secrets []string) string {
+	for _, secret := range secrets {
+		if secret != "" {
+			s = strings.ReplaceAll(s, secret, "[redacted]")
+		}
+	}
+	return s
 }
 
 // AnswerText is the text of a client's error for an answer with a status of

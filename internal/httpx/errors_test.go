@@ -3,6 +3,7 @@ package httpx
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -59,6 +60,18 @@ func TestRedactEmails(t *testing.T) {
 		"no address here":                            "no address here",
 		"a lone @ sign":                              "a lone [email] sign",
 		"":                                           "",
+		// Percent-encoded, as an upstream echoing the query writes it.
+		"GET /users?email=zoe.bronte%40school.example failed": "GET /users?email=[email] failed",
+		"?email=ZOE%40SCHOOL.EXAMPLE&page=2":                  "?email=[email]&page=2",
+		"encoded twice: zoe%2540school.example":               "encoded twice: [email]",
+		// Any word with an @, whatever its letters.
+		"user zoë.brontë@school.example not found": "user [email] not found",
+		"pupil@schüle.de, amy@localhost":           "[email], [email]",
+		"o_b@my_school.org":                        "[email]",
+		"sean.o'brien@school.example left":         "[email] left",
+		"'sean.o'brien@school.example'":            "'[email]'",
+		"email=a@b.org&name=x":                     "email=[email]&name=x",
+		"a@b.org\u00a0c@d.org":                     "[email]\u00a0[email]",
 	} {
 		if got := RedactEmails(in); got != want {
 			t.Errorf("RedactEmails(%q) = %q, want %q", in, got, want)
@@ -67,12 +80,12 @@ func TestRedactEmails(t *testing.T) {
 }
 
 func FuzzRedactEmails(f *testing.F) {
-	for _, s := range []string{"x@y.z", "a@b@c", "[@]", "é@é", "no at"} {
+	for _, s := range []string{"x@y.z", "a@b@c", "[@]", "é@é", "no at", "a%40b", "%%2540", "o'b@c'@d"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if got := RedactEmails(s); strings.Contains(got, "@") {
-			t.Fatalf("RedactEmails(%q) = %q holds an @", s, got)
+		if got := RedactEmails(s); strings.Contains(got, "@") || strings.Contains(got, "%40") {
+			t.Fatalf("RedactEmails(%q) = %q holds an @ or a %%40", s, got)
 		}
 	})
 }
@@ -268,6 +281,37 @@ func FuzzParseRetryAfter(f *testing.F) {
 		d, ok := ParseRetryAfter(v, now, time.Hour)
 		if d < 0 || d > time.Hour || (!ok && d != 0) {
 			t.Fatalf("ParseRetryAfter(%q) = %v, %v", v, d, ok)
+		}
+	})
+}
+
+func TestRedactSecrets(t *testing.T) {
+	t.Parallel()
+	secrets := []string{"s3cr&t/x", "s3cr%26t%2Fx"}
+	for body, want := range map[string]string{
+		`{"error":"bad s3cr&t/x"}`:                             `{"error":"bad [redacted]"}`,
+		`{"error":"bad s3cr\u0026t\/x","n":12345678901234567}`: `{"error":"bad [redacted]","n":12345678901234567}`,
+		`{"errors":[{"detail":"s3cr\u0026t\/x"}]}`:             `{"errors":[{"detail":"[redacted]"}]}`,
+		`error=bad&secret=s3cr%26t%2Fx`:                        `error=bad&secret=[redacted]`,
+		`{"error":"nothing to hide", "n": 1.50}`:               `{"error":"nothing to hide", "n": 1.50}`,
+		`not json s3cr\u0026t\/x`:                              `not json s3cr\u0026t\/x`,
+	} {
+		if got := string(RedactSecrets([]byte(body), secrets)); got != want {
+			t.Errorf("RedactSecrets(%s) = %s, want %s", body, got, want)
+		}
+	}
+}
+
+func FuzzRedactSecrets(f *testing.F) {
+	for _, s := range []string{`{"a":"s3cr\u0026t"}`, `["s3cr&t"]`, `{"s3cr\u0026t":1}`, `"s3cr\u0026t"`, `s3cr&t`} {
+		f.Add(s)
+	}
+	const secret = "s3cr&t"
+	f.Fuzz(func(t *testing.T, body string) {
+		got := RedactSecrets([]byte(body), []string{secret})
+		var v any
+		if bytes.Contains(got, []byte(secret)) || (json.Unmarshal(got, &v) == nil && strings.Contains(fmt.Sprint(v), secret)) {
+			t.Fatalf("RedactSecrets(%q) = %q holds the secret", body, got)
 		}
 	})
 }

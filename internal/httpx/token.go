@@ -1,7 +1,6 @@
 package httpx
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -74,17 +73,21 @@ type TokenRefusal struct {
 	// invalid_client; many servers say 401): a client treats that as
 	// permanent until its credentials are fixed.
 	Credentials bool
+
+	redact []string // the secret and its other forms, for Message
 }
 
 // Message returns the message a client's error shows for the refusal: the
 // OAuth error code when the answer had one, since that is what the endpoint
 // meant, bounded and with emails redacted ([MessageText]); else fromBody, the
-// message the client read from the body.
+// message the client read from the body. Either way the client secret
+// becomes "[redacted]": the code is oauth2's decoding of the answer, and
+// fromBody may come from a decoding other than the one the cache cleaned.
 func (r TokenRefusal) Message(fromBody string) string {
 	if r.Code == "" {
-		return fromBody
+		return redactText(fromBody, r.redact)
 	}
-	return MessageText([]byte(strconv.Quote(r.Code)))
+	return MessageText([]byte(strconv.Quote(redactText(r.Code, r.redact))))
 }
 
 // TokenCache holds a client's OAuth 2 client-credentials access token and
@@ -233,8 +236,8 @@ func (tc *TokenCache) classify(err error) error {
 	if re, ok := errors.AsType[*oauth2.RetrieveError](err); ok {
 		// An endpoint may echo what it was sent: the secret never reaches
 		// the client's error through the body.
-		r := TokenRefusal{Method: http.MethodPost, Path: tc.path, Code: re.ErrorCode,
-			Answer: Answer{Status: http.StatusBadGateway, Header: http.Header{}, Body: redactBody(re.Body, tc.redact)}}
+		r := TokenRefusal{Method: http.MethodPost, Path: tc.path, Code: re.ErrorCode, redact: tc.redact,
+			Answer: Answer{Status: http.StatusBadGateway, Header: http.Header{}, Body: RedactSecrets(re.Body, tc.redact)}}
 		if re.Response != nil {
 			r.Answer.Header = re.Response.Header
 			if re.Response.StatusCode >= 400 {
@@ -263,14 +266,4 @@ func (tc *TokenCache) classify(err error) error {
 	// oauth2's texts for an answer it could not parse, or one without an
 	// access_token.
 	return tc.cfg.MalformedFunc("token answer of " + http.MethodPost + " " + tc.path)
-}
-
-// redactBody replaces every one of secrets in body.
-func redactBody(body []byte, secrets []string) []byte {
-	for _, secret := range secrets {
-		if secret != "" {
-			body = bytes.ReplaceAll(body, []byte(secret), []byte("[redacted]"))
-		}
-	}
-	return body
 }

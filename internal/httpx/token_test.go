@@ -497,6 +497,38 @@ func TestTokenCacheKeepsSecretOutOfErrors(t *testing.T) {
 		_, err := NewTokenCache(cfg).Token(t.Context())
 		check(t, err, "test: POST /oauth/token: 401 no client with secret [redacted]")
 	})
+	t.Run("refusal echoing the secret JSON-escaped", func(t *testing.T) {
+		t.Parallel()
+		// Go's encoder writes & as \u0026, and many write / as \/: the raw
+		// answer then never holds the secret, but its decoded text does.
+		escaped := strings.NewReplacer("&", `\u0026`, "/", `\/`).Replace(testSecret)
+		for _, c := range []struct{ body, want string }{
+			{`{"error_description":"client secret ` + escaped + ` is not valid"}`,
+				"test: POST /oauth/token: 401 client secret [redacted] is not valid"},
+			{`{"error":"` + escaped + `"}`, "test: POST /oauth/token: 401 [redacted]"},
+			// A message cut to MessageMaxLen in the middle of the secret
+			// keeps no part of it.
+			{`{"message":"` + strings.Repeat("x", MessageMaxLen-5) + escaped + `"}`,
+				"test: POST /oauth/token: 401 " + strings.Repeat("x", MessageMaxLen-5) + "[reda…"},
+		} {
+			e := answeringEndpoint(t, func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = io.WriteString(w, c.body)
+			})
+			cfg := testTokenConfig(e, newTestClock())
+			// As the clients do: the message is read from the body.
+			cfg.RefusalFunc = func(r TokenRefusal) error {
+				msg := ErrorMessage(r.Answer.Body, "error_description", "message", "error")
+				return fmt.Errorf("test: %s %s: %d %s", r.Method, r.Path, r.Answer.Status, r.Message(msg))
+			}
+			_, err := NewTokenCache(cfg).Token(t.Context())
+			check(t, err, c.want)
+			if err != nil && (err.Error() != c.want || strings.Contains(err.Error(), testSecret[:4])) {
+				t.Errorf("body %s: error %q, want %q", c.body, err, c.want)
+			}
+		}
+	})
 	t.Run("answer broken off", func(t *testing.T) {
 		t.Parallel()
 		e := answeringEndpoint(t, func(w http.ResponseWriter, _ *http.Request) {

@@ -8,11 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"regexp"
 	"strings"
 	"unicode"
 
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/rollcall/rollcall/internal/httpx"
 )
 
 // Log attribute keys added by the trace handler.
@@ -24,8 +25,9 @@ const (
 // Redacted is what replaces a secret's value in a log line.
 const Redacted = "[redacted]"
 
-// EmailRedacted is what replaces an email address in a log line.
-const EmailRedacted = "[email]"
+// EmailRedacted is what replaces an email address in a log line: the same
+// as in a client's error text, which is often what is logged.
+const EmailRedacted = httpx.EmailRedacted
 
 // NewLogger returns the logger of a binary: JSON lines on w (format "text"
 // gives slog's key=value text instead; anything else is JSON), at level and
@@ -84,17 +86,12 @@ func ReplaceAttr(groups []string, a slog.Attr) slog.Attr {
 	return a
 }
 
-// emailPattern matches an address, plain or with its @ percent-encoded as in
-// a query string.
-var emailPattern = regexp.MustCompile(`[A-Za-z0-9._%+\-]+(?:@|%40)[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}`)
-
-// RedactEmails replaces every email address in s by [EmailRedacted].
-func RedactEmails(s string) string {
-	if !strings.Contains(s, "@") && !strings.Contains(s, "%40") {
-		return s
-	}
-	return emailPattern.ReplaceAllString(s, EmailRedacted)
-}
+// RedactEmails replaces every word of s that holds an "@" or its
+// percent-encoding by [EmailRedacted]. It is [httpx.RedactEmails]: the
+// clients' errors and the log lines must agree on what an address is, and
+// a pattern for "a real address" missed unicode, underscores and dotless
+// domains.
+func RedactEmails(s string) string { return httpx.RedactEmails(s) }
 
 var secretFragments = []string{"password", "passwd", "secret", "token", "apikey", "authorization", "credential", "cookie"}
 

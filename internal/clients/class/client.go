@@ -163,10 +163,14 @@ func (c *Client) do(ctx context.Context, r request) (response, error) {
 		return response{}, &decodeError{method: r.method, path: r.path, status: a.Status, err: tooLarge}
 	}
 	if err != nil {
-		return response{}, httpx.NewTransportError("class", r.method, r.path, &u, err)
+		te := httpx.NewTransportError("class", r.method, r.path, &u, err)
+		// The key travels in a header, which a proxy's or dialer's error
+		// could quote.
+		te.Redact = append(te.Redact, c.apiKey)
+		return response{}, te
 	}
 	if !a.OK() {
-		return response{}, newAPIError(r.method, r.path, a, c.now())
+		return response{}, newAPIError(r.method, r.path, a, c.now(), c.apiKey)
 	}
 	return response{status: a.Status, body: a.Body}, nil
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -838,6 +840,10 @@ func TestErrorsHoldNoPersonalData(t *testing.T) {
 			w.WriteHeader(404)
 			_, _ = io.WriteString(w, `{"error":"user <`+r.URL.Query().Get("email")+`> not found"}`)
 		},
+		"400 echoing the email percent-encoded": func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(400)
+			_, _ = io.WriteString(w, `{"error":"no user for `+url.QueryEscape(r.URL.Query().Get("email"))+`"}`)
+		},
 		"plain text 503": func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(503)
 			_, _ = io.WriteString(w, "down for "+r.URL.String())
@@ -865,6 +871,60 @@ func TestErrorsHoldNoPersonalData(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestErrorsHoldNoAPIKey has Class echo the key it was sent, as some
+// gateways do when they refuse it: the key never reaches an error's text.
+func TestErrorsHoldNoAPIKey(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", httpx.MessageMaxLen-5)
+	for _, tc := range []struct {
+		status int
+		body   string // %s is the key
+		want   string
+	}{
+		{401, `{"error":"Invalid API key %s"}`, "class: GET /api/v1/classes: 401 Invalid API key [redacted]"},
+		{403, `{"message":"Authorization: Bearer %s lacks scope class:read"}`,
+			"class: GET /api/v1/classes: 403 Authorization: Bearer [redacted] lacks scope class:read"},
+		{400, `{"error":"Request failed validation","data":{"key":["%s is not a key"]}}`,
+			"class: GET /api/v1/classes: 400 Request failed validation (key: [redacted] is not a key)"},
+		// Cut to MessageMaxLen in the middle of the key: no piece of it stays.
+		{401, `{"error":"` + long + `%s"}`, "class: GET /api/v1/classes: 401 " + long + "[reda…"},
+	} {
+		b := setupHandler(t, func(w http.ResponseWriter, r *http.Request) {
+			key := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(tc.status)
+			_, _ = fmt.Fprintf(w, tc.body, key)
+		})
+		_, err := b.client.ListClasses(context.Background())
+		if err == nil || err.Error() != tc.want || strings.Contains(err.Error(), testKey[:4]) {
+			t.Errorf("%d %s: error %q, want %q", tc.status, tc.body, err, tc.want)
+		}
+		if tc.status == 401 && !errors.Is(err, ErrUnauthorized) {
+			t.Errorf("%d: %v is not ErrUnauthorized", tc.status, err)
+		}
+	}
+}
+
+// headerTeller is a transport that fails quoting the request's
+// Authorization header, as a careless proxy or dialer might.
+type headerTeller struct{}
+
+func (headerTeller) RoundTrip(r *http.Request) (*http.Response, error) {
+	return nil, fmt.Errorf("proxy refused %q: %w", r.Header.Get("Authorization"), io.ErrUnexpectedEOF)
+}
+
+func TestTransportErrorHoldsNoAPIKey(t *testing.T) {
+	t.Parallel()
+	c, err := New("https://x.class.example", testKey, WithHTTPClient(&http.Client{Transport: headerTeller{}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ListClasses(context.Background())
+	if err == nil || strings.Contains(err.Error(), testKey) || !IsRetryable(err) {
+		t.Errorf("err = %v, want a retryable error without the key", err)
 	}
 }
 

@@ -40,7 +40,8 @@ const validationMessage = "request failed validation"
 //
 // Its text holds the method, the path (never the query string, which may hold an
 // email) and Class's own message; email addresses in Class's messages are
-// replaced by "[email]" when the answer is parsed, so the text is safe to log.
+// replaced by "[email]", and the client's API key by "[redacted]", when the
+// answer is parsed, so the text is safe to log.
 type APIError struct {
 	// Method is the HTTP method of the request.
 	Method string
@@ -49,10 +50,11 @@ type APIError struct {
 	// Status is the HTTP status code.
 	Status int
 	// Message is the answer's "error" field (or "message", which gateways use),
-	// with email addresses redacted. Empty when the body had neither.
+	// with email addresses and the API key redacted. Empty when the body had
+	// neither.
 	Message string
 	// Fields holds the per-field messages of a validation failure (the answer's
-	// "data"), with email addresses redacted.
+	// "data"), with email addresses and the API key redacted.
 	Fields map[string][]string
 	// RetryAfter is the delay the Retry-After header asked for, on 429 and 503
 	// only; zero when absent. See [RetryAfter].
@@ -170,10 +172,14 @@ func RetryAfter(err error) (time.Duration, bool) {
 const maxRetryAfter = 7 * 24 * time.Hour
 
 // newAPIError builds the error for an answer with status >= 400 from its
-// (already size-limited) body.
-func newAPIError(method, path string, a httpx.Answer, now time.Time) *APIError {
+// (already size-limited) body. apiKey, the key the request was sent with,
+// becomes "[redacted]" in the messages: a gateway refusing a key may quote
+// it ("Invalid API key sk-…"), and the error's text reaches logs, audit
+// records and dead letters. It is redacted in the body, before the messages
+// are decoded and cut to length, so no piece of it survives either.
+func newAPIError(method, path string, a httpx.Answer, now time.Time, apiKey string) *APIError {
 	e := &APIError{Method: method, Path: path, Status: a.Status}
-	e.Message, e.Fields = parseErrorBody(a.Body)
+	e.Message, e.Fields = parseErrorBody(httpx.RedactSecrets(a.Body, []string{apiKey}))
 	if a.Status == http.StatusTooManyRequests || a.Status == http.StatusServiceUnavailable {
 		e.RetryAfter, e.hasRetryAfter = httpx.ParseRetryAfter(a.Header.Get("Retry-After"), now, maxRetryAfter)
 	}

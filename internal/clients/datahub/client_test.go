@@ -234,6 +234,10 @@ func TestTokenEndpointRefusal(t *testing.T) {
 		{400, `{"error":"unsupported_grant_type"}`, true, false},
 		{503, `<html>down</html>`, false, true},
 		{200, `{"error":"invalid_client"}`, true, false},
+		// The secret JSON-escaped: the raw answer does not hold it, its
+		// decoded text does.
+		{401, `{"error_description":"client secret s3cret+\/=value is not valid"}`, true, false},
+		{401, `{"error":"s3cret+\/=value"}`, true, false},
 	} {
 		b := setup(t, func(w http.ResponseWriter, r *http.Request, _ string) {
 			t.Errorf("API called without a token")

@@ -221,6 +221,10 @@ func TestTokenEndpointRefusals(t *testing.T) {
 		{400, `{"error":"unsupported_grant_type"}`, true, false},
 		{500, `{"message":"oops"}`, false, true},
 		{200, `{"token_type":"Bearer"}`, false, false}, // no access_token
+		// The secret JSON-escaped: the raw answer does not hold it, its
+		// decoded text does.
+		{401, `{"message":"client secret s3cret+\/=value is not valid"}`, true, false},
+		{401, `{"errors":[{"detail":"client secret s3cret+\/=value is not valid"}]}`, true, false},
 	} {
 		b := setup(t, func(w http.ResponseWriter, r *http.Request, _ string) {
 			t.Errorf("API called without a token")
