@@ -5,10 +5,12 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rollcall/rollcall/internal/clients/class/classtest"
 	"github.com/rollcall/rollcall/internal/config"
 	"github.com/rollcall/rollcall/internal/simcheck"
 )
@@ -46,6 +48,7 @@ func TestShortDemoEndsWithClassEqualToTheSources(t *testing.T) {
 		if err != nil || len(dead) == 0 {
 			t.Errorf("no dead letter for the refused teacher (%v)", err)
 		}
+		checkDifferencesHoldNoPersonalData(t, s)
 	}
 	var out, errb bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -102,4 +105,43 @@ func TestFlags(t *testing.T) {
 	if code := run(context.Background(), []string{"-data", dir}, &bytes.Buffer{}, &errb); code != 1 || !strings.Contains(errb.String(), "not empty") {
 		t.Errorf("-data with a used directory: exit %d, %s", code, errb.String())
 	}
+}
+
+// checkDifferencesHoldNoPersonalData changes a pupil's enrollment in a copy
+// of Class's state and compares it with the district as the demo does when
+// a stage times out, which prints the differences: they name the
+// enrollment's key and the fields that differ, never the email or the name.
+func checkDifferencesHoldNoPersonalData(t *testing.T, s *site) {
+	t.Helper()
+	st := s.cls.State()
+	st.Classes = slices.Clone(st.Classes)
+	for i, c := range st.Classes {
+		j := slices.IndexFunc(c.Enrollments, func(e classtest.Enrollment) bool { return e.Role == "student" })
+		if !strings.HasPrefix(c.ExtClassID, dataHubPrefix) || j < 0 {
+			continue
+		}
+		e := c.Enrollments[j]
+		st.Classes[i].Enrollments = slices.Clone(c.Enrollments)
+		changed := &st.Classes[i].Enrollments[j]
+		changed.Email, changed.FirstName, changed.LastName = "changed."+e.Email, e.FirstName+"x", e.LastName+"x"
+		d, err := simcheck.DataHubDesired(s.hub, dataHubTenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		diff := simcheck.Compare(d, st, dataHubPrefix, s.skipped())
+		want := []string{"enrollment " + c.ExtClassID + "#" + e.ExtPersonID + " differs: email; first_name; last_name"}
+		if !slices.Equal(diff, want) {
+			t.Errorf("differences %q, want %q", diff, want)
+		}
+		local, _, _ := strings.Cut(e.Email, "@")
+		for _, l := range diff {
+			for _, leak := range []string{local, e.FirstName, e.LastName} {
+				if strings.Contains(l, leak) {
+					t.Errorf("difference %q holds %q of the pupil", l, leak)
+				}
+			}
+		}
+		return
+	}
+	t.Error("no pupil enrolled in a DataHub class")
 }

@@ -7,12 +7,18 @@
 //
 // What is compared, by key:
 //
-//   - "user <ext_user_id>": email, "First Last", roles;
+//   - "user <ext_user_id>": email, name ("First Last"), roles;
 //   - "class <ext_class_id>": name and description;
-//   - "enrollment <ext_class_id>#<ext_person_id>": email, names and role;
+//   - "enrollment <ext_class_id>#<ext_person_id>": email, first_name,
+//     last_name and role;
 //   - "dates <ext_class_id>": the class's dates (start-end, Unix seconds)
-//     inside the window of its desired schedule; a class without one must
-//     have none.
+//     inside the window of its desired schedule, as their count and their
+//     times; a class without one must have none.
+//
+// A difference names the key and the fields that differ, and quotes only
+// the values that are short and hold no personal data (roles, a count):
+// the demo prints differences to a terminal, and the rest are emails and
+// names of pupils and staff (a class's name may hold a teacher's).
 //
 // Class enrolls a class's host itself, without an external id, and keeps
 // that host when the primary teacher changes, so the host's own enrollment
@@ -23,11 +29,13 @@
 package simcheck
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,8 +49,43 @@ import (
 	"github.com/rollcall/rollcall/internal/hubmissource"
 )
 
-// View is what Class holds (or must hold) for one tenant, by key.
-type View map[string]string
+// View is what Class holds (or must hold) for one tenant: each entity's
+// compared fields, by key.
+type View map[string]Fields
+
+// Fields are an entity's compared fields, in an order fixed by its kind.
+type Fields []Field
+
+// Field is one compared field of an entity.
+type Field struct {
+	Name, Value string
+	// Show says the value is short and holds no personal data, so a
+	// difference may quote it.
+	Show bool
+}
+
+func userFields(email, name string, roles []string) Fields {
+	roles = slices.Clone(roles)
+	slices.Sort(roles)
+	return Fields{{Name: "email", Value: email}, {Name: "name", Value: name}, {Name: "roles", Value: strings.Join(roles, ","), Show: true}}
+}
+
+func classFields(name, description string) Fields {
+	return Fields{{Name: "name", Value: name}, {Name: "description", Value: description}}
+}
+
+func enrollmentFields(email, first, last, role string) Fields {
+	return Fields{{Name: "email", Value: email}, {Name: "first_name", Value: first}, {Name: "last_name", Value: last},
+		{Name: "role", Value: role, Show: true}}
+}
+
+// datesFields are a class's dates, each "start-end" in Unix seconds. The
+// times are no one's personal data, but a fortnight of them makes a line
+// too long to read: their count is what a difference shows.
+func datesFields(dates []string) Fields {
+	sort.Strings(dates)
+	return Fields{{Name: "count", Value: strconv.Itoa(len(dates)), Show: true}, {Name: "times", Value: strings.Join(dates, ",")}}
+}
 
 // Counts are the entities of one tenant that Class holds.
 type Counts struct {
@@ -154,29 +197,26 @@ func Got(st classtest.State, prefix string) (view View, hosts map[string]string)
 		if !strings.HasPrefix(u.ExtUserID, prefix) {
 			continue
 		}
-		roles := slices.Clone(u.Roles)
-		slices.Sort(roles)
-		view["user "+u.ExtUserID] = u.Email + "|" + u.UserName + "|" + strings.Join(roles, ",")
+		view["user "+u.ExtUserID] = userFields(u.Email, u.UserName, u.Roles)
 	}
 	for _, c := range st.Classes {
 		if !strings.HasPrefix(c.ExtClassID, prefix) {
 			continue
 		}
-		view["class "+c.ExtClassID] = c.Name + "|" + c.Description
+		view["class "+c.ExtClassID] = classFields(c.Name, c.Description)
 		hosts[c.ExtClassID] = c.HostEmail
 		for _, e := range c.Enrollments {
 			if e.ExtPersonID == "" {
 				continue // the host, enrolled by Class itself
 			}
-			view["enrollment "+events.EnrollmentKey(c.ExtClassID, e.ExtPersonID)] = e.Email + "|" + e.FirstName + "|" + e.LastName + "|" + e.Role
+			view["enrollment "+events.EnrollmentKey(c.ExtClassID, e.ExtPersonID)] = enrollmentFields(e.Email, e.FirstName, e.LastName, e.Role)
 		}
 		if len(c.Dates) > 0 {
 			dates := make([]string, 0, len(c.Dates))
 			for _, d := range c.Dates {
 				dates = append(dates, fmt.Sprintf("%d-%d", d.Start, d.End))
 			}
-			sort.Strings(dates)
-			view["dates "+c.ExtClassID] = strings.Join(dates, ",")
+			view["dates "+c.ExtClassID] = datesFields(dates)
 		}
 	}
 	return view, hosts
@@ -190,16 +230,14 @@ func Want(d *desired.Set, hosts map[string]string, skip map[string]bool) View {
 	for _, s := range d.Sorted() {
 		switch s := s.(type) {
 		case events.UserState:
-			roles := slices.Clone(s.Roles)
-			slices.Sort(roles)
-			v["user "+s.ExtUserID] = s.Email + "|" + s.FirstName + " " + s.LastName + "|" + strings.Join(roles, ",")
+			v["user "+s.ExtUserID] = userFields(s.Email, s.FirstName+" "+s.LastName, s.Roles)
 		case events.ClassState:
-			v["class "+s.ExtClassID] = s.Name + "|" + s.Description
+			v["class "+s.ExtClassID] = classFields(s.Name, s.Description)
 		case events.EnrollmentState:
 			if s.Role == events.RoleTeacher && hosts[s.ExtClassID] == s.Email {
 				continue
 			}
-			v["enrollment "+s.Key()] = s.Email + "|" + s.FirstName + "|" + s.LastName + "|" + s.Role
+			v["enrollment "+s.Key()] = enrollmentFields(s.Email, s.FirstName, s.LastName, s.Role)
 		case events.ScheduleState:
 			if len(s.Sessions) == 0 {
 				continue
@@ -208,8 +246,7 @@ func Want(d *desired.Set, hosts map[string]string, skip map[string]bool) View {
 			for _, x := range s.Sessions {
 				dates = append(dates, fmt.Sprintf("%d-%d", x.Start.Unix(), x.End.Unix()))
 			}
-			sort.Strings(dates)
-			v["dates "+s.ExtClassID] = strings.Join(dates, ",")
+			v["dates "+s.ExtClassID] = datesFields(dates)
 		}
 	}
 	for k := range skip {
@@ -244,8 +281,7 @@ func Compare(d *desired.Set, st classtest.State, prefix string, skip map[string]
 				}
 			}
 			if len(dates) > 0 {
-				sort.Strings(dates)
-				got[key] = strings.Join(dates, ",")
+				got[key] = datesFields(dates)
 			}
 		}
 	}
@@ -278,14 +314,17 @@ func Compare(d *desired.Set, st classtest.State, prefix string, skip map[string]
 	return Difference(want, got)
 }
 
-// Difference lists how got differs from want, sorted.
+// Difference lists how got differs from want, sorted: "<key> missing",
+// "<key> unexpected", or "<key> differs: " and the fields that differ, e.g.
+// `user datahub:t:student:7 differs: email; roles "instructor", want
+// "student"`. Only a field marked [Field.Show] has its values quoted.
 func Difference(want, got View) []string {
 	var out []string
 	for k, w := range want {
 		if g, ok := got[k]; !ok {
 			out = append(out, k+" missing")
-		} else if g != w {
-			out = append(out, fmt.Sprintf("%s = %q, want %q", k, g, w))
+		} else if !slices.Equal(g, w) {
+			out = append(out, k+" differs: "+fieldsDiffering(g, w))
 		}
 	}
 	for k := range got {
@@ -295,6 +334,30 @@ func Difference(want, got View) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// fieldsDiffering names the fields of got that differ from want's, "; "
+// between them. Both come from the same constructor, so field i is the same
+// field on both sides.
+func fieldsDiffering(got, want Fields) string {
+	var parts []string
+	for i := range max(len(got), len(want)) {
+		var g, w Field
+		if i < len(got) {
+			g = got[i]
+		}
+		if i < len(want) {
+			w = want[i]
+		}
+		switch {
+		case g == w:
+		case g.Show && w.Show && g.Name == w.Name:
+			parts = append(parts, fmt.Sprintf("%s %q, want %q", w.Name, g.Value, w.Value))
+		default:
+			parts = append(parts, cmp.Or(w.Name, g.Name))
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // Count counts what Class holds of the entities whose external ids start

@@ -60,3 +60,41 @@ func TestHeldAndSkippedEntitiesAreNotCompared(t *testing.T) {
 		t.Errorf("a missing enrollment of a held class: %v", diff)
 	}
 }
+
+// TestDifferencesNameFieldsNotValues: the demo prints differences to its
+// terminal when a stage times out, so a line names the entity and the
+// fields that differ, never an email or a name.
+func TestDifferencesNameFieldsNotValues(t *testing.T) {
+	class := events.ExternalID("datahub", "t", "section", "s1")
+	pupil := events.Person{ExtPersonID: "datahub:t:student:p1", Email: "zoe.bronte@school.example", FirstName: "Zoë", LastName: "Brontë"}
+	window := time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC)
+	d := desired.NewSet()
+	d.Add(events.UserState{ExtUserID: pupil.ExtPersonID, Email: pupil.Email, FirstName: pupil.FirstName, LastName: pupil.LastName, Roles: []string{"student"}})
+	d.Add(events.ClassState{ExtClassID: class, Name: "Maths with Ms Austen", Description: "7A"})
+	d.Add(events.EnrollmentState{ExtClassID: class, Role: events.RoleStudent, Person: pupil})
+	d.Add(events.ScheduleState{ExtClassID: class, WindowStart: window, WindowEnd: window.Add(7 * 24 * time.Hour),
+		Sessions: []events.Session{{Start: window.Add(9 * time.Hour), End: window.Add(10 * time.Hour)}, {Start: window.Add(33 * time.Hour), End: window.Add(34 * time.Hour)}}})
+	st := classtest.State{
+		Users: []classtest.User{{ExtUserID: pupil.ExtPersonID, Email: "zoe.b@school.example", UserName: "Zoë Bronté", Roles: []string{"instructor"}}},
+		Classes: []classtest.Class{{ExtClassID: class, Name: "Maths with Mrs Austen", Description: "7A", HostEmail: "jane.austen@school.example",
+			Enrollments: []classtest.Enrollment{{ExtPersonID: pupil.ExtPersonID, Email: pupil.Email, FirstName: "Zoe", LastName: pupil.LastName, Role: "student"}},
+			Dates:       []classtest.ClassDate{{Start: window.Add(9 * time.Hour).Unix(), End: window.Add(10 * time.Hour).Unix()}}}},
+	}
+	diff := Compare(d, st, "datahub:t:", nil)
+	want := []string{
+		"class " + class + " differs: name",
+		"dates " + class + ` differs: count "1", want "2"; times`,
+		"enrollment " + class + "#" + pupil.ExtPersonID + " differs: first_name",
+		"user " + pupil.ExtPersonID + ` differs: email; name; roles "instructor", want "student"`,
+	}
+	if !slices.Equal(diff, want) {
+		t.Errorf("differences\n got %q\nwant %q", diff, want)
+	}
+	for _, l := range diff {
+		for _, leak := range []string{"zoe", "Zo", "Bront", "school.example", "Austen"} {
+			if strings.Contains(l, leak) {
+				t.Errorf("difference %q holds %q", l, leak)
+			}
+		}
+	}
+}
