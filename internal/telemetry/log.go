@@ -52,7 +52,8 @@ func NewLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
 // [EmailRedacted]. A secret-looking key is one holding password, passwd,
 // secret, token, apikey, authorization, credential or cookie, or the whole
 // word key (api_key, X-Api-Key, key; not keyring): so name record
-// identifiers "id" or "ref", not "key".
+// identifiers "id" or "ref", not "key". Durations are written as text
+// ("1.5s").
 func ReplaceAttr(groups []string, a slog.Attr) slog.Attr {
 	if secretKey(a.Key) {
 		return slog.String(a.Key, Redacted)
@@ -63,6 +64,10 @@ func ReplaceAttr(groups []string, a slog.Attr) slog.Attr {
 		}
 	}
 	switch a.Value.Kind() {
+	case slog.KindDuration:
+		// The JSON handler writes nanoseconds; "1.5s" is what an operator
+		// reads, and what the configuration is written in.
+		a.Value = slog.StringValue(a.Value.Duration().String())
 	case slog.KindString:
 		if s := a.Value.String(); strings.ContainsAny(s, "@%") {
 			a.Value = slog.StringValue(RedactEmails(s))

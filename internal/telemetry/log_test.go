@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -66,12 +67,12 @@ func TestLoggerKeepsOrdinaryAttributes(t *testing.T) {
 	var buf bytes.Buffer
 	NewLogger(&buf, slog.LevelInfo, "").Info("applied",
 		slog.String("tenant", "springfield"), slog.String("keyring", "k1"), slog.String("monkey", "m1"),
-		slog.Any("ids", []string{"u-1", "u-2"}), slog.Int("count", 3))
+		slog.Any("ids", []string{"u-1", "u-2"}), slog.Int("count", 3), slog.Duration("in", 1500*time.Millisecond))
 	var rec map[string]any
 	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, buf.String())
 	}
-	if rec["tenant"] != "springfield" || rec["keyring"] != "k1" || rec["monkey"] != "m1" || rec["count"] != float64(3) {
+	if rec["tenant"] != "springfield" || rec["keyring"] != "k1" || rec["monkey"] != "m1" || rec["count"] != float64(3) || rec["in"] != "1.5s" {
 		t.Errorf("attributes changed: %v", rec)
 	}
 	if ids, ok := rec["ids"].([]any); !ok || len(ids) != 2 {
