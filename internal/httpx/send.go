@@ -84,6 +84,10 @@ type Tokens interface {
 // token can be revoked, or expire earlier than its answer said. The second
 // answer is returned as it is; a 401 to it means the credentials do not work,
 // which the caller turns into its own error.
+//
+// The access token becomes "[redacted]" in the body of an answer that is not
+// OK: an API refusing a token may quote it, and the caller builds its error's
+// text from that body.
 func SendWithToken(ctx context.Context, tokens Tokens, send func(context.Context, *oauth2.Token) (Answer, error)) (Answer, error) {
 	tok, err := tokens.Token(ctx)
 	if err != nil {
@@ -91,11 +95,19 @@ func SendWithToken(ctx context.Context, tokens Tokens, send func(context.Context
 	}
 	a, err := send(ctx, tok)
 	if err != nil || a.Status != http.StatusUnauthorized {
-		return a, err
+		return withoutToken(a, tok), err
 	}
 	tokens.Drop(tok)
 	if tok, err = tokens.Token(ctx); err != nil {
 		return Answer{}, err
 	}
-	return send(ctx, tok)
+	a, err = send(ctx, tok)
+	return withoutToken(a, tok), err
+}
+
+func withoutToken(a Answer, tok *oauth2.Token) Answer {
+	if !a.OK() && len(a.Body) > 0 {
+		a.Body = RedactSecrets(a.Body, []string{tok.AccessToken})
+	}
+	return a
 }

@@ -172,6 +172,19 @@ func TestSendWithToken(t *testing.T) {
 			t.Errorf("err = %v, used %v", err, used)
 		}
 	})
+	t.Run("token quoted in a refusal", func(t *testing.T) {
+		t.Parallel()
+		tokens := &tokenStub{}
+		for _, status := range []int{http.StatusForbidden, http.StatusUnauthorized} {
+			a, err := SendWithToken(t.Context(), tokens, func(_ context.Context, tok *oauth2.Token) (Answer, error) {
+				// Escaped as Go's encoder would, and plain.
+				return Answer{Status: status, Body: []byte(`{"error":"bearer ` + tok.AccessToken + `/\u0026 refused","token":"` + tok.AccessToken + `"}`)}, nil
+			})
+			if err != nil || strings.Contains(string(a.Body), "t1") || strings.Contains(string(a.Body), "t2") || strings.Contains(string(a.Body), "t3") || !strings.Contains(string(a.Body), "[redacted]") {
+				t.Errorf("%d: body %s, %v", status, a.Body, err)
+			}
+		}
+	})
 	t.Run("send error", func(t *testing.T) {
 		t.Parallel()
 		tokens := &tokenStub{}
