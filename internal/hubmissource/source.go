@@ -1,6 +1,7 @@
 package hubmissource
 
 import (
+	"bytes"
 	"cmp"
 	"compress/gzip"
 	"context"
@@ -520,26 +521,27 @@ func (s *Source) load(ctx context.Context) (*Snapshot, error) {
 // save commits the snapshot. It is saved before its outbox is published, so
 // a crash between the two publishes the outbox at the next cycle.
 //
-// The snapshot is gzip-compressed JSON, encoded while the object store reads
-// it: a school's snapshot, outbox included, is tens of megabytes of JSON
-// that compresses about tenfold, and is never held in memory whole.
+// The snapshot is stored as gzip-compressed JSON: a school's snapshot, its
+// outbox included, is megabytes of JSON that compress about tenfold, and the
+// store keeps one per tenant on every replica.
 func (s *Source) save(ctx context.Context, snap *Snapshot, requests int64) error {
-	pr, pw := io.Pipe()
-	go func() {
-		zw, _ := gzip.NewWriterLevel(pw, gzip.BestSpeed)
-		err := json.NewEncoder(zw).Encode(snap)
-		if cerr := zw.Close(); err == nil {
-			err = cerr
-		}
-		pw.CloseWithError(err)
-	}()
-	// Unblocks the encoder if Put stops reading early.
-	defer pr.Close()
+	data, err := json.Marshal(snap)
+	if err != nil {
+		return err
+	}
+	var zipped bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&zipped, gzip.BestSpeed)
+	if _, err := zw.Write(data); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
 	meta := jetstream.ObjectMeta{Name: s.cfg.Tenant, Metadata: map[string]string{
 		metaTaken: snap.Taken.UTC().Format(time.RFC3339Nano), metaRequests: strconv.FormatInt(requests, 10),
 		metaEncoding: encodingGzip,
 	}}
-	if _, err := s.cfg.Snapshots.Put(ctx, meta, pr); err != nil {
+	if _, err := s.cfg.Snapshots.Put(ctx, meta, &zipped); err != nil {
 		return fmt.Errorf("save snapshot: %w", err)
 	}
 	return nil
