@@ -332,6 +332,19 @@ func TestWorkerSharesAClassEnrollmentReads(t *testing.T) {
 	})
 	b.converged(t, convergeTimeout, s)
 	b.noDuplicates(t)
+	// Class may converge before the last deliveries end and record their
+	// calls.
+	eventually.True(t, convergeTimeout, "every message's delivery settled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		settled := map[string]bool{}
+		for _, o := range outcomes {
+			if o.Result == handlers.ResultApplied || o.Result == handlers.ResultSkipped {
+				settled[o.MessageID] = true
+			}
+		}
+		return len(settled) == len(s.msgs)
+	})
 	stats := sim.Stats()
 	if stats.Faults == 0 {
 		t.Fatal("no post failed after taking effect: the test proved nothing about retries")
@@ -426,7 +439,7 @@ func TestWorkerDeadLettersAConflictThatOutlastsItsGrace(t *testing.T) {
 	var dead []handlers.Outcome
 	var retried int
 	w, _ := b.startWorker(t, func(c *handlers.Config) {
-		c.Retry.ConflictGrace = 700 * time.Millisecond
+		c.Retry.ConflictGrace = 2 * time.Second
 		c.OnOutcome = func(o handlers.Outcome) {
 			mu.Lock()
 			defer mu.Unlock()
