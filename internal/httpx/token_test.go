@@ -21,6 +21,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/rollcall/rollcall/internal/eventually"
 	"github.com/rollcall/rollcall/internal/fakeclock"
 )
 
@@ -240,10 +241,10 @@ func TestTokenCacheFetchesOneAtATime(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no token request arrived")
 	}
-	if !eventually(10*time.Second, func() bool { return goroutinesWaitingInToken() >= callers-1 }) {
-		t.Fatalf("%d callers waiting in Token, want %d; requests so far %d",
-			goroutinesWaitingInToken(), callers-1, requests.Load())
-	}
+	eventually.Holds(t, 10*time.Second, "the other callers waiting in Token", func() (bool, string) {
+		n := goroutinesWaitingInToken()
+		return n >= callers-1, fmt.Sprintf("%d waiting, want %d; requests so far %d", n, callers-1, requests.Load())
+	})
 	// A caller whose context ends while it waits gives up.
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -282,21 +283,6 @@ func goroutinesWaitingInToken() int {
 		}
 	}
 	return count
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(deadline time.Duration, cond func() bool) bool {
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	timeout := time.After(deadline)
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-timeout:
-			return cond()
-		}
-	}
-	return true
 }
 
 func TestTokenCacheDropsRefusedToken(t *testing.T) {
